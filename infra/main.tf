@@ -1,0 +1,98 @@
+# The topology and everything derived from it without touching a provider: the routing rules
+# (local.rules, compared by a Rust test with the embedded engine's derivation), names, ARNs.
+
+locals {
+  topology_file = coalesce(var.topology_file, "${path.module}/topology.json")
+  topology      = jsondecode(file(local.topology_file))
+
+  regions        = local.topology.regions
+  primary_region = local.regions[0]
+  participants   = local.topology.participants
+  bots           = try(local.topology.bots, [])
+  stores         = local.topology.stores
+  queue_settings = local.topology.queues
+
+  tags = merge({ project = "moebi", managed-by = "terraform" }, var.tags)
+
+  # Who is homed where; every list sorted ascending.
+  humans_in  = { for r in local.regions : r => sort([for p in local.participants : p.name if p.home == r]) }
+  bots_in    = { for r in local.regions : r => sort([for b in local.bots : b.name if b.home == r]) }
+  chatters   = { for r in local.regions : r => sort(concat(local.humans_in[r], local.bots_in[r])) }
+  stores_in  = { for r in local.regions : r => sort([for s in local.stores : s.name if s.home == r]) }
+  all_homes  = concat(local.participants, local.bots, local.stores)
+  bad_homes  = [for x in local.all_homes : "${x.name} (${x.home})" if !contains(local.regions, x.home)]
+  all_names  = [for x in local.all_homes : x.name]
+  dup_names  = distinct([for n in local.all_names : n if length([for m in local.all_names : m if m == n]) > 1])
+  other_than = { for r in local.regions : r => [for r2 in local.regions : r2 if r2 != r] }
+
+  # Candidate rules of each region, in the documented order; empty ones are dropped below.
+  rule_candidates = {
+    for r in local.regions : r => concat(
+      [{ name = "chat-send", type = "chat.send", field = "to", values = local.humans_in[r], target = { kind = "queue", name = "chat-send" } }],
+      [{ name = "moebi-reply", type = "chat.send", field = "to", values = local.bots_in[r], target = { kind = "function", name = "moebi-reply" } }],
+      [for r2 in local.other_than[r] : { name = "chat-to-${r2}", type = "chat.send", field = "to", values = local.chatters[r2], target = { kind = "bus", name = r2 } }],
+      [{ name = "stock-add", type = "stock.add", field = "store", values = local.stores_in[r], target = { kind = "queue", name = "stock-add" } }],
+      [for r2 in local.other_than[r] : { name = "stock-add-to-${r2}", type = "stock.add", field = "store", values = local.stores_in[r2], target = { kind = "bus", name = r2 } }],
+      [{ name = "stock-status", type = "stock.status", field = "asker", values = local.humans_in[r], target = { kind = "function", name = "stock-status" } }],
+      [for r2 in local.other_than[r] : { name = "stock-status-to-${r2}", type = "stock.status", field = "asker", values = local.humans_in[r2], target = { kind = "bus", name = r2 } }],
+    )
+  }
+
+  # region => rule name => { pattern, target }. AWS names the rule "moebi-<rule name>".
+  rules = {
+    for r, candidates in local.rule_candidates : r => {
+      for c in candidates : c.name => {
+        pattern = {
+          "source"      = ["moebi"]
+          "detail-type" = [c.type]
+          "detail"      = { (c.field) = c.values }
+        }
+        target = c.target
+      } if length(c.values) > 0
+    }
+  }
+
+  # Regions whose events some rule of `r` forwards to, and the reverse.
+  forwards_to   = { for r in local.regions : r => distinct([for name, rule in local.rules[r] : rule.target.name if rule.target.kind == "bus"]) }
+  forwarders_to = { for r in local.regions : r => [for r2 in local.regions : r2 if contains(local.forwards_to[r2], r)] }
+
+  functions       = ["chat-send", "moebi-reply", "stock-add", "stock-status"]
+  queue_functions = ["chat-send", "stock-add"]
+  event_functions = ["moebi-reply", "stock-status"]
+
+  # ARNs built from names, so that IAM (global) can name regional resources.
+  account_id = var.account_id != null ? var.account_id : data.aws_caller_identity.current[0].account_id
+  partition  = data.aws_partition.current.partition
+  table_name = "moebi"
+  bus_name   = "moebi"
+  arn = {
+    for r in local.regions : r => {
+      table = "arn:${local.partition}:dynamodb:${r}:${local.account_id}:table/${local.table_name}"
+      bus   = "arn:${local.partition}:events:${r}:${local.account_id}:event-bus/${local.bus_name}"
+      # Multi-region keys share their key id across regions.
+      key    = "arn:${local.partition}:kms:${r}:${local.account_id}:key/${aws_kms_key.moebi.key_id}"
+      queue  = { for f in local.queue_functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}" }
+      dlq    = { for f in local.functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}-dlq" }
+      logs   = { for f in local.functions : f => "arn:${local.partition}:logs:${r}:${local.account_id}:log-group:/aws/lambda/moebi-${f}" }
+      rule   = { for name, rule in local.rules[r] : name => "arn:${local.partition}:events:${r}:${local.account_id}:rule/${local.bus_name}/moebi-${name}" }
+      forwrd = "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-forward-dlq"
+    }
+  }
+}
+
+data "aws_partition" "current" {}
+
+data "aws_caller_identity" "current" {
+  count = var.account_id == null ? 1 : 0
+}
+
+check "artifacts_built" {
+  assert {
+    condition     = alltrue([for f in local.functions : fileexists("${local.artifacts_dir}/${f}/bootstrap.zip")])
+    error_message = "Some function zips are missing under ${local.artifacts_dir}: run `make build` before `terraform apply`."
+  }
+}
+
+locals {
+  artifacts_dir = coalesce(var.artifacts_dir, "${path.module}/../target/lambda")
+}

@@ -1,0 +1,148 @@
+# One region of moebi: the `moebi` bus and its rules, the queues, the four functions, alarms.
+
+data "aws_region" "current" {}
+
+locals {
+  s          = var.shared
+  is_primary = var.region == local.s.primary_region
+  # The primary region uses the primary key; every other region a replica of it.
+  key_arn = local.is_primary ? local.s.kms_primary_key_arn : aws_kms_replica_key.moebi[0].arn
+
+  functions       = toset(["chat-send", "moebi-reply", "stock-add", "stock-status"])
+  queue_functions = toset(["chat-send", "stock-add"])
+  event_functions = toset(["moebi-reply", "stock-status"])
+
+  queue_rules    = { for name, rule in var.rules : name => rule if rule.target.kind == "queue" }
+  function_rules = { for name, rule in var.rules : name => rule if rule.target.kind == "function" }
+  bus_rules      = { for name, rule in var.rules : name => rule if rule.target.kind == "bus" }
+
+  # Dead-letter queues: one per function (`moebi-<function>-dlq`; for a queue-fed function it
+  # is its queue's redrive target) and, if the region forwards, one for undeliverable forwards.
+  dlq_keys = concat(tolist(local.functions), length(local.bus_rules) > 0 ? ["forward"] : [])
+
+  # The rules whose EventBridge target may dead-letter into each DLQ.
+  dlq_rules = {
+    for d in local.dlq_keys : d => sort(d == "forward" ? keys(local.bus_rules) : [
+      for name, rule in var.rules : name if rule.target.kind != "bus" && rule.target.name == d
+    ])
+  }
+
+  forwarders = [for r in local.s.forwarders_to[var.region] : local.s.forward_role_arns[r]]
+
+  table_arn = "arn:${local.s.partition}:dynamodb:${var.region}:${local.s.account_id}:table/${local.s.table_name}"
+}
+
+resource "aws_kms_replica_key" "moebi" {
+  count                   = local.is_primary ? 0 : 1
+  description             = "moebi: replica in ${var.region} of the multi-region key"
+  primary_key_arn         = local.s.kms_primary_key_arn
+  deletion_window_in_days = 30
+  policy                  = local.s.key_policies[var.region]
+}
+
+resource "aws_kms_alias" "moebi" {
+  name          = "alias/moebi"
+  target_key_id = local.key_arn
+}
+
+# --- The bus ----------------------------------------------------------------------------------
+
+resource "aws_cloudwatch_event_bus" "moebi" {
+  name = local.s.bus_name
+
+  lifecycle {
+    precondition {
+      condition     = data.aws_region.current.name == var.region
+      error_message = "Module instance for region ${var.region} is wired to a provider of region ${data.aws_region.current.name}: fix `providers` in infra/regions.tf."
+    }
+  }
+}
+
+# Admits the forwarding roles of the other regions whose rules target this bus, and nobody
+# outside this account.
+resource "aws_cloudwatch_event_bus_policy" "moebi" {
+  count          = length(local.s.forwarders_to[var.region]) > 0 ? 1 : 0
+  event_bus_name = aws_cloudwatch_event_bus.moebi.name
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "ForwardsFromOtherRegions"
+        Effect    = "Allow"
+        Principal = { AWS = local.forwarders }
+        Action    = "events:PutEvents"
+        Resource  = aws_cloudwatch_event_bus.moebi.arn
+      },
+      {
+        Sid       = "NobodyOutsideThisAccount"
+        Effect    = "Deny"
+        Principal = { AWS = "*" }
+        Action    = "events:PutEvents"
+        Resource  = aws_cloudwatch_event_bus.moebi.arn
+        Condition = { StringNotEquals = { "aws:PrincipalAccount" = local.s.account_id } }
+      },
+    ]
+  })
+}
+
+resource "aws_cloudwatch_event_rule" "moebi" {
+  for_each       = var.rules
+  name           = "moebi-${each.key}"
+  description    = "moebi: ${each.value.pattern["detail-type"][0]} to the ${each.value.target.kind} ${each.value.target.name}"
+  event_bus_name = aws_cloudwatch_event_bus.moebi.name
+  event_pattern  = jsonencode(each.value.pattern)
+}
+
+resource "aws_cloudwatch_event_target" "queue" {
+  for_each       = local.queue_rules
+  rule           = aws_cloudwatch_event_rule.moebi[each.key].name
+  event_bus_name = aws_cloudwatch_event_bus.moebi.name
+  target_id      = "queue"
+  arn            = aws_sqs_queue.main[each.value.target.name].arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 86400
+    maximum_retry_attempts       = 185
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq[each.value.target.name].arn
+  }
+}
+
+resource "aws_cloudwatch_event_target" "function" {
+  for_each       = local.function_rules
+  rule           = aws_cloudwatch_event_rule.moebi[each.key].name
+  event_bus_name = aws_cloudwatch_event_bus.moebi.name
+  target_id      = "function"
+  arn            = aws_lambda_function.fn[each.value.target.name].arn
+
+  retry_policy {
+    maximum_event_age_in_seconds = 3600
+    maximum_retry_attempts       = 10
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq[each.value.target.name].arn
+  }
+
+  depends_on = [aws_lambda_permission.rule]
+}
+
+resource "aws_cloudwatch_event_target" "bus" {
+  for_each       = local.bus_rules
+  rule           = aws_cloudwatch_event_rule.moebi[each.key].name
+  event_bus_name = aws_cloudwatch_event_bus.moebi.name
+  target_id      = "bus-${each.value.target.name}"
+  arn            = local.s.bus_arns[each.value.target.name]
+  role_arn       = local.s.forward_role_arns[var.region]
+
+  retry_policy {
+    maximum_event_age_in_seconds = 86400
+    maximum_retry_attempts       = 185
+  }
+
+  dead_letter_config {
+    arn = aws_sqs_queue.dlq["forward"].arn
+  }
+}

@@ -1,0 +1,133 @@
+output "region" {
+  description = "The region of this instance."
+  value       = var.region
+}
+
+output "kms_key_arn" {
+  description = "The KMS key of this region (the primary key or its replica)."
+  value       = local.key_arn
+}
+
+output "bus_arn" {
+  description = "ARN of this region's `moebi` bus."
+  value       = aws_cloudwatch_event_bus.moebi.arn
+}
+
+output "bus_policy" {
+  description = "The bus policy, decoded (null if no other region forwards here)."
+  value       = try(jsondecode(aws_cloudwatch_event_bus_policy.moebi[0].policy), null)
+}
+
+output "queue_urls" {
+  description = "Queue URLs by function."
+  value       = { for f, q in aws_sqs_queue.main : f => q.url }
+}
+
+output "queue_arns" {
+  description = "Queue ARNs by function."
+  value       = { for f, q in aws_sqs_queue.main : f => q.arn }
+}
+
+output "queues" {
+  description = "Each queue's name, visibility timeout and decoded redrive policy."
+  value = {
+    for f, q in aws_sqs_queue.main : f => {
+      name                       = q.name
+      visibility_timeout_seconds = q.visibility_timeout_seconds
+      redrive                    = jsondecode(q.redrive_policy)
+    }
+  }
+}
+
+output "dlq_urls" {
+  description = "Dead-letter queue URLs (by function, and `forward`)."
+  value       = { for k, q in aws_sqs_queue.dlq : k => q.url }
+}
+
+output "dlq_arns" {
+  description = "Dead-letter queue ARNs (by function, and `forward`)."
+  value       = { for k, q in aws_sqs_queue.dlq : k => q.arn }
+}
+
+output "function_names" {
+  description = "Function names by short name."
+  value       = { for f, fn in aws_lambda_function.fn : f => fn.function_name }
+}
+
+output "function_arns" {
+  description = "Function ARNs by short name."
+  value       = { for f, fn in aws_lambda_function.fn : f => fn.arn }
+}
+
+output "routes" {
+  description = "Every rule of this bus as deployed: decoded pattern, target kind and ARN, target DLQ."
+  value = merge(
+    {
+      for name, t in aws_cloudwatch_event_target.queue : name => {
+        rule       = t.rule
+        pattern    = jsondecode(aws_cloudwatch_event_rule.moebi[name].event_pattern)
+        kind       = "queue"
+        target_arn = t.arn
+        dlq_arn    = t.dead_letter_config[0].arn
+        role_arn   = null
+      }
+    },
+    {
+      for name, t in aws_cloudwatch_event_target.function : name => {
+        rule       = t.rule
+        pattern    = jsondecode(aws_cloudwatch_event_rule.moebi[name].event_pattern)
+        kind       = "function"
+        target_arn = t.arn
+        dlq_arn    = t.dead_letter_config[0].arn
+        role_arn   = null
+      }
+    },
+    {
+      for name, t in aws_cloudwatch_event_target.bus : name => {
+        rule       = t.rule
+        pattern    = jsondecode(aws_cloudwatch_event_rule.moebi[name].event_pattern)
+        kind       = "bus"
+        target_arn = t.arn
+        dlq_arn    = t.dead_letter_config[0].arn
+        role_arn   = t.role_arn
+      }
+    },
+  )
+}
+
+output "rule_arns" {
+  description = "Rule ARNs by rule name."
+  value       = { for name, r in aws_cloudwatch_event_rule.moebi : name => r.arn }
+}
+
+output "invoke_permissions" {
+  description = "Who may invoke which function: rule name => { function, source_arn }."
+  value       = { for name, p in aws_lambda_permission.rule : name => { function = p.function_name, source_arn = p.source_arn, principal = p.principal } }
+}
+
+output "event_source_mappings" {
+  description = "SQS -> function mappings by function."
+  value = {
+    for f, m in aws_lambda_event_source_mapping.queue : f => {
+      queue_arn               = m.event_source_arn
+      function                = m.function_name
+      batch_size              = m.batch_size
+      function_response_types = m.function_response_types
+    }
+  }
+}
+
+output "on_failure_destinations" {
+  description = "On-failure destination of each EventBridge-invoked function."
+  value       = { for f, c in aws_lambda_function_event_invoke_config.fn : f => c.destination_config[0].on_failure[0].destination }
+}
+
+output "alarm_names" {
+  description = "Every alarm of this region."
+  value       = concat([for a in aws_cloudwatch_metric_alarm.dlq : a.alarm_name], [for a in aws_cloudwatch_metric_alarm.errors : a.alarm_name])
+}
+
+output "alarm_topic_arn" {
+  description = "The SNS topic the alarms notify."
+  value       = aws_sns_topic.alarms.arn
+}

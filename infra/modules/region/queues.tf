@@ -1,0 +1,92 @@
+# --- Queues: one in front of each writing function, and the dead-letter queues ---------------
+
+resource "aws_sqs_queue" "dlq" {
+  for_each                          = toset(local.dlq_keys)
+  name                              = "moebi-${each.key}-dlq"
+  message_retention_seconds         = 1209600 # 14 days, the maximum: time to look and redrive
+  kms_master_key_id                 = local.key_arn
+  kms_data_key_reuse_period_seconds = 300
+}
+
+resource "aws_sqs_queue" "main" {
+  for_each                          = local.queue_functions
+  name                              = "moebi-${each.key}"
+  visibility_timeout_seconds        = local.s.queues.visibility_timeout_seconds
+  message_retention_seconds         = 345600 # 4 days
+  kms_master_key_id                 = local.key_arn
+  kms_data_key_reuse_period_seconds = 300
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn
+    maxReceiveCount     = local.s.queues.max_receive_count
+  })
+}
+
+# A queue's DLQ takes redrives from that queue only.
+resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
+  for_each  = local.queue_functions
+  queue_url = aws_sqs_queue.dlq[each.key].id
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [aws_sqs_queue.main[each.key].arn]
+  })
+}
+
+locals {
+  # The rules allowed to send into each queue: its own rule(s), nothing else.
+  queue_senders = {
+    for q in local.queue_functions : q => [for name, rule in local.queue_rules : aws_cloudwatch_event_rule.moebi[name].arn if rule.target.name == q]
+  }
+}
+
+resource "aws_sqs_queue_policy" "main" {
+  for_each  = { for q, arns in local.queue_senders : q => arns if length(arns) > 0 }
+  queue_url = aws_sqs_queue.main[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "OnlyItsRule"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = "sqs:SendMessage"
+        Resource  = aws_sqs_queue.main[each.key].arn
+        Condition = { ArnEquals = { "aws:SourceArn" = each.value } }
+      },
+      {
+        Sid       = "TlsOnly"
+        Effect    = "Deny"
+        Principal = { AWS = "*" }
+        Action    = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"]
+        Resource  = aws_sqs_queue.main[each.key].arn
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ]
+  })
+}
+
+# EventBridge dead-letters into a DLQ only for the rules whose target it backs.
+resource "aws_sqs_queue_policy" "dlq" {
+  for_each  = { for d, names in local.dlq_rules : d => names if length(names) > 0 }
+  queue_url = aws_sqs_queue.dlq[each.key].id
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "DeadLettersOfItsRules"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = "sqs:SendMessage"
+        Resource  = aws_sqs_queue.dlq[each.key].arn
+        Condition = { ArnEquals = { "aws:SourceArn" = [for name in each.value : aws_cloudwatch_event_rule.moebi[name].arn] } }
+      },
+      {
+        Sid       = "TlsOnly"
+        Effect    = "Deny"
+        Principal = { AWS = "*" }
+        Action    = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"]
+        Resource  = aws_sqs_queue.dlq[each.key].arn
+        Condition = { Bool = { "aws:SecureTransport" = "false" } }
+      },
+    ]
+  })
+}

@@ -1,0 +1,94 @@
+output "regions" {
+  description = "The regions deployed, in topology order."
+  value       = local.regions
+
+  # The guard: the topology and the wiring of this root module must agree.
+  precondition {
+    condition     = length(local.unwired_regions) == 0
+    error_message = "The topology has region(s) ${join(", ", local.unwired_regions)} that infra/ does not wire (wired: ${join(", ", local.wired_regions)}). For each, add a `provider \"aws\"` block with its alias in infra/providers.tf, a `module \"region_<name>\"` block in infra/regions.tf and the module in local.region_outputs."
+  }
+
+  precondition {
+    condition     = length(local.bad_homes) == 0
+    error_message = "The topology homes ${join(", ", local.bad_homes)} in a region it does not list (regions: ${join(", ", local.regions)})."
+  }
+
+  precondition {
+    condition     = length(local.dup_names) == 0
+    error_message = "The topology uses the name(s) ${join(", ", local.dup_names)} more than once (participants, bots and stores share one namespace)."
+  }
+
+  precondition {
+    condition     = length(distinct(local.regions)) == length(local.regions) && length(local.regions) > 0
+    error_message = "The topology must list at least one region, each once."
+  }
+
+  precondition {
+    condition     = local.queue_settings.visibility_timeout_seconds >= 6 * local.queue_settings.function_timeout_seconds && local.queue_settings.batch_size >= 1 && local.queue_settings.batch_size <= 10 && local.queue_settings.max_receive_count >= 1
+    error_message = "topology.queues: visibility_timeout_seconds must be at least 6 x function_timeout_seconds, batch_size 1..10, max_receive_count at least 1."
+  }
+}
+
+output "rules" {
+  description = "The routing rules derived from the topology: region => rule name => { pattern, target }. The AWS rule is named moebi-<rule name>."
+  value       = local.rules
+}
+
+output "homes" {
+  description = "Home region of every participant, bot and store."
+  value = {
+    participants = { for p in local.participants : p.name => p.home }
+    bots         = { for b in local.bots : b.name => b.home }
+    stores       = { for s in local.stores : s.name => s.home }
+  }
+}
+
+output "table_name" {
+  description = "The DynamoDB global table."
+  value       = aws_dynamodb_table.moebi.name
+}
+
+output "table_arn" {
+  description = "ARN of the table in the primary region."
+  value       = aws_dynamodb_table.moebi.arn
+}
+
+output "kms_key_arn" {
+  description = "The primary multi-region KMS key."
+  value       = aws_kms_key.moebi.arn
+}
+
+output "bus_arns" {
+  description = "The `moebi` bus of each region."
+  value       = { for r, m in local.region_outputs : r => m.bus_arn }
+}
+
+output "queue_urls" {
+  description = "Region => function => queue URL."
+  value       = { for r, m in local.region_outputs : r => m.queue_urls }
+}
+
+output "dlq_urls" {
+  description = "Region => function (or `forward`) => dead-letter queue URL."
+  value       = { for r, m in local.region_outputs : r => m.dlq_urls }
+}
+
+output "function_names" {
+  description = "Region => short name => function name."
+  value       = { for r, m in local.region_outputs : r => m.function_names }
+}
+
+output "function_role_arns" {
+  description = "Region => function => execution role ARN."
+  value       = { for r in local.regions : r => { for f in local.functions : f => aws_iam_role.function["${r}/${f}"].arn } }
+}
+
+output "forward_role_arns" {
+  description = "Region => role its forwarding rules act with."
+  value       = { for r, role in aws_iam_role.forward : r => role.arn }
+}
+
+output "wiring" {
+  description = "Everything each region module deployed, for tests and for operators."
+  value       = local.region_outputs
+}

@@ -1,0 +1,117 @@
+//! The engines: what runs the handlers. `local` (the default) on one machine, `aws` on AWS or
+//! an emulator of it. The CLI and the tests drive either through [`Engine`].
+
+pub mod local;
+
+#[cfg(feature = "aws")]
+pub mod aws;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+use crate::contract::{ContractError, Event, Participant, Region};
+use crate::invoke::{Payload, Response};
+use crate::ports::{InboxEntry, PortError};
+use crate::topology::{Function, Target, Topology, TopologyError};
+
+/// Why an engine could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The engine's state (files, database) failed.
+    #[error("state: {0}")]
+    State(String),
+    /// The engine's AWS services (or their emulator) failed.
+    #[error("aws: {0}")]
+    Aws(String),
+    /// Configuration is missing or wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The input is invalid.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    /// The topology is invalid.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// A port failed.
+    #[error(transparent)]
+    Port(#[from] PortError),
+    /// A payload cannot be replayed as given.
+    #[error("replay: {0}")]
+    Replay(String),
+}
+
+/// A message that failed too often and was set aside, with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DeadLetter {
+    /// The region whose queue held it.
+    pub region: Region,
+    /// The queue it failed in.
+    pub queue: String,
+    /// Its message id.
+    pub message_id: String,
+    /// How often it was received.
+    pub receive_count: u32,
+    /// The last failure.
+    pub reason: String,
+    /// The message (an EventBridge event).
+    pub body: String,
+}
+
+/// What a run until idle did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RunReport {
+    /// Records handled successfully.
+    pub handled: u64,
+    /// Record failures (each retry counts).
+    pub failed: u64,
+    /// Messages moved to a dead-letter queue.
+    pub dead: u64,
+}
+
+/// One way of running moebi.
+#[async_trait]
+pub trait Engine: Send + Sync {
+    /// Who lives where.
+    fn topology(&self) -> &Topology;
+
+    /// Publishes events on `region`'s bus, as a client homed there does.
+    async fn publish(&self, region: &Region, events: &[Event]) -> Result<(), EngineError>;
+
+    /// Delivers and handles events until every queue is empty.
+    async fn run_until_idle(&self) -> Result<RunReport, EngineError>;
+
+    /// `owner`'s inbox, oldest first.
+    async fn inbox(&self, owner: &Participant) -> Result<Vec<InboxEntry>, EngineError>;
+
+    /// The dead letters of one region, or of all.
+    async fn dead_letters(&self, region: Option<&Region>) -> Result<Vec<DeadLetter>, EngineError>;
+
+    /// Invokes `function` in `region` with a payload, as Lambda would, and answers its response.
+    async fn invoke(&self, region: &Region, function: Function, payload: &Payload) -> Result<Response, EngineError>;
+}
+
+/// Which function a payload goes to when the caller does not say: the queue an SQS batch
+/// names, else the rule of the region that matches the event, else the function of its kind.
+pub fn function_for(topology: &Topology, region: &Region, payload: &Payload) -> Option<Function> {
+    if let Some(f) = payload.function() {
+        return Some(f);
+    }
+    let envelope: serde_json::Value = match payload {
+        Payload::Event(e) => e.clone(),
+        Payload::Batch(b) => b
+            .records
+            .iter()
+            .find_map(|r| serde_json::from_str(r.body.as_deref()?).ok())?,
+    };
+    let routed = topology.rules(region).into_iter().find_map(|rule| {
+        let hit = crate::pattern::Pattern::parse(&rule.pattern).ok()?.matches(&envelope);
+        match rule.target {
+            Target::Queue(f) | Target::Function(f) if hit => Some(f),
+            _ => None,
+        }
+    });
+    routed.or_else(|| {
+        let kind = Event::from_envelope(&envelope).ok()?.kind();
+        Function::ALL.into_iter().find(|f| f.kind() == kind)
+    })
+}

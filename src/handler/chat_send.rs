@@ -1,0 +1,28 @@
+//! chat-send: a message lands in its recipient's inbox, once.
+
+use super::{here, known, HandlerError};
+use crate::contract::{ChatSend, ContractError};
+use crate::ports::{EffectKey, InboxEntry, Outcome, Ports};
+use crate::topology::Function;
+
+/// Delivers `msg` into the inbox of its recipient, who must live in this region.
+pub async fn deliver(ports: &Ports<'_>, msg: &ChatSend) -> Result<Outcome, HandlerError> {
+    known(ports.topology, "detail.from", &msg.from)?;
+    let home = ports
+        .topology
+        .participants
+        .iter()
+        .find(|p| p.name == msg.to)
+        .map(|p| &p.home)
+        .ok_or_else(|| ContractError::Unknown {
+            field: "detail.to".into(),
+            what: "participant",
+            name: msg.to.to_string(),
+        })?;
+    here(ports, "detail.to", msg.to.as_str(), home)?;
+    let key = EffectKey::new(Function::ChatSend, &msg.id);
+    Ok(ports
+        .inboxes
+        .deliver(&key, &msg.to, &InboxEntry::from_chat(msg))
+        .await?)
+}

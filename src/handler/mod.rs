@@ -1,0 +1,110 @@
+//! The handlers, one file per function. Each depends only on [`Ports`].
+
+pub mod chat_send;
+pub mod moebi_reply;
+pub mod stock_add;
+pub mod stock_status;
+
+use crate::contract::{ContractError, Event, Kind, Participant, Region};
+use crate::ports::{Outcome, PortError, Ports};
+use crate::topology::{Function, Topology};
+
+/// Why a handler did not apply an event.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    /// The event is invalid: retrying cannot help.
+    #[error(transparent)]
+    Contract(#[from] ContractError),
+    /// The event was given to a function that does not handle its kind.
+    #[error("function {function} does not handle {kind}")]
+    WrongKind {
+        /// The function.
+        function: Function,
+        /// The kind it was given.
+        kind: Kind,
+    },
+    /// The event is routed to the wrong region: a wiring error.
+    #[error("field `{field}`: {name} lives in {home}, not in {here}")]
+    WrongRegion {
+        /// The field naming whom the event is for.
+        field: &'static str,
+        /// Whom it is for.
+        name: String,
+        /// Their home region.
+        home: Region,
+        /// The region the handler runs in.
+        here: Region,
+    },
+    /// The infrastructure failed: retrying may help.
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+impl HandlerError {
+    /// Whether the error is in the event itself, so no retry can succeed.
+    pub fn is_permanent(&self) -> bool {
+        !matches!(
+            self,
+            HandlerError::Port(PortError::Storage(_) | PortError::Bus(_))
+        )
+    }
+}
+
+/// Runs `function` on one event.
+#[tracing::instrument(name = "handle", skip_all, fields(function = %function, event_id = %event.id(), kind = %event.kind()))]
+pub async fn handle(
+    function: Function,
+    ports: &Ports<'_>,
+    event: &Event,
+) -> Result<Outcome, HandlerError> {
+    let outcome = match (function, event) {
+        (Function::ChatSend, Event::ChatSend(msg)) => chat_send::deliver(ports, msg).await,
+        (Function::MoebiReply, Event::ChatSend(msg)) => moebi_reply::answer(ports, msg).await,
+        (Function::StockAdd, Event::StockAdd(add)) => stock_add::add(ports, add).await,
+        (Function::StockStatus, Event::StockStatus(ask)) => stock_status::answer(ports, ask).await,
+        (function, event) => Err(HandlerError::WrongKind {
+            function,
+            kind: event.kind(),
+        }),
+    };
+    match &outcome {
+        Ok(o) => tracing::info!(outcome = ?o, "handled"),
+        Err(e) => tracing::warn!(error = %e, "rejected"),
+    }
+    outcome
+}
+
+/// Checks that `who` (in `field`) is a participant or bot of the topology.
+pub(crate) fn known(
+    topology: &Topology,
+    field: &str,
+    who: &Participant,
+) -> Result<(), ContractError> {
+    match topology.home_of(who) {
+        Some(_) => Ok(()),
+        None => Err(ContractError::Unknown {
+            field: field.to_owned(),
+            what: "participant",
+            name: who.to_string(),
+        }),
+    }
+}
+
+/// Checks that `home` is the region the handler runs in.
+pub(crate) fn here(
+    ports: &Ports<'_>,
+    field: &'static str,
+    name: &str,
+    home: &Region,
+) -> Result<(), HandlerError> {
+    if home == ports.region {
+        Ok(())
+    } else {
+        Err(HandlerError::WrongRegion {
+            field,
+            name: name.to_owned(),
+            home: home.clone(),
+            here: ports.region.clone(),
+        })
+    }
+}

@@ -1,0 +1,43 @@
+//! moebi-reply: a bot records every message it gets and answers the sender with its fixed text.
+
+use chrono::Utc;
+
+use super::{here, known, HandlerError};
+use crate::contract::{ChatSend, ContractError, Event};
+use crate::ports::{EffectKey, InboxEntry, Outcome, Ports};
+use crate::topology::Function;
+
+/// Records `msg` in the bot's inbox and publishes the bot's answer to the sender.
+///
+/// The answer's id is derived from `msg.id`, so publishing it again on a retry (at least once)
+/// still lands it once: chat-send applies each id once. Bots never answer bots, so two bots
+/// cannot talk forever.
+pub async fn answer(ports: &Ports<'_>, msg: &ChatSend) -> Result<Outcome, HandlerError> {
+    known(ports.topology, "detail.from", &msg.from)?;
+    let bot = ports
+        .topology
+        .bot(&msg.to)
+        .ok_or_else(|| ContractError::Unknown {
+            field: "detail.to".into(),
+            what: "bot",
+            name: msg.to.to_string(),
+        })?;
+    here(ports, "detail.to", bot.name.as_str(), &bot.home)?;
+    let key = EffectKey::new(Function::MoebiReply, &msg.id);
+    let outcome = ports
+        .inboxes
+        .deliver(&key, &bot.name, &InboxEntry::from_chat(msg))
+        .await?;
+    if ports.topology.bot(&msg.from).is_none() {
+        let reply = ChatSend {
+            id: msg.id.derived("reply"),
+            from: bot.name.clone(),
+            to: msg.from.clone(),
+            text: bot.answer.clone(),
+            sent_at: Utc::now(),
+            in_reply_to: Some(msg.id.clone()),
+        };
+        ports.bus.publish(&[Event::ChatSend(reply)]).await?;
+    }
+    Ok(outcome)
+}

@@ -1,0 +1,22 @@
+//! stock-add: this region's share of a product grows, once.
+
+use super::{here, HandlerError};
+use crate::contract::{ContractError, StockAdd};
+use crate::ports::{EffectKey, Outcome, Ports};
+use crate::topology::Function;
+
+/// Adds `add.qty` to this region's share of `add.product`. The store must live in this region:
+/// each region writes only its own shares, so no share ever has two writers.
+pub async fn add(ports: &Ports<'_>, add: &StockAdd) -> Result<Outcome, HandlerError> {
+    let home = ports
+        .topology
+        .store_home(&add.store)
+        .ok_or_else(|| ContractError::Unknown {
+            field: "detail.store".into(),
+            what: "store",
+            name: add.store.to_string(),
+        })?;
+    here(ports, "detail.store", add.store.as_str(), home)?;
+    let key = EffectKey::new(Function::StockAdd, &add.id);
+    Ok(ports.stock.add(&key, &add.product, add.qty).await?)
+}

@@ -1,0 +1,68 @@
+//! stock-status: the asker's inbox gets the quantities, or a clear "no product".
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+
+use super::{here, HandlerError};
+use crate::contract::{ContractError, Product, StockStatus};
+use crate::ports::{EffectKey, InboxEntry, Outcome, PortError, Ports, StockShare};
+use crate::topology::Function;
+
+/// Sums every region's shares and answers the asker, who must live in this region.
+pub async fn answer(ports: &Ports<'_>, ask: &StockStatus) -> Result<Outcome, HandlerError> {
+    let home = ports
+        .topology
+        .participants
+        .iter()
+        .find(|p| p.name == ask.asker)
+        .map(|p| &p.home)
+        .ok_or_else(|| ContractError::Unknown {
+            field: "detail.asker".into(),
+            what: "participant",
+            name: ask.asker.to_string(),
+        })?;
+    here(ports, "detail.asker", ask.asker.as_str(), home)?;
+    let shares = ports.stock.shares(ask.product.as_ref()).await?;
+    let entry = InboxEntry {
+        id: ask.id.derived("answer"),
+        from: InboxEntry::STOCK.to_owned(),
+        text: describe(ask.product.as_ref(), &totals(&shares)?),
+        sent_at: Utc::now(),
+        in_reply_to: Some(ask.id.clone()),
+    };
+    let key = EffectKey::new(Function::StockStatus, &ask.id);
+    Ok(ports.inboxes.deliver(&key, &ask.asker, &entry).await?)
+}
+
+/// The total of each product over every region's share.
+pub fn totals(shares: &[StockShare]) -> Result<BTreeMap<Product, u64>, PortError> {
+    let mut totals = BTreeMap::new();
+    for share in shares {
+        let total: &mut u64 = totals.entry(share.product.clone()).or_default();
+        *total = total
+            .checked_add(share.qty)
+            .ok_or_else(|| PortError::Overflow {
+                product: share.product.clone(),
+                limit: u64::MAX,
+            })?;
+    }
+    totals.retain(|_, qty| *qty > 0);
+    Ok(totals)
+}
+
+/// The answer's text: `nike: 35`, `there is no product puma`, or every product.
+pub fn describe(product: Option<&Product>, totals: &BTreeMap<Product, u64>) -> String {
+    match product {
+        Some(p) => match totals.get(p) {
+            Some(qty) => format!("{p}: {qty}"),
+            None => format!("there is no product {p}"),
+        },
+        None if totals.is_empty() => "the stock is empty".to_owned(),
+        None => totals
+            .iter()
+            .map(|(p, qty)| format!("{p}: {qty}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}

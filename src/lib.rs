@@ -1,0 +1,45 @@
+//! moebi: a chat and a product stock spread over several AWS regions.
+//!
+//! Participants (`alex`, `kate`) send each other messages; Moebi the dog, a bot, answers every
+//! message with `chicken?`; stores add products to a shared stock and anyone can ask what is in
+//! it. Each message kind is a Lambda handler triggered by SQS or EventBridge; state lives in
+//! DynamoDB. The same handlers run on one machine on an embedded engine.
+//!
+//! # Layout
+//!
+//! - [`contract`]: the event kinds (`chat.send`, `stock.add`, `stock.status`) and the
+//!   validated values inside them. Input is parsed here, once; inside, values are trusted.
+//! - [`topology`]: `infra/topology.json` (who lives in which region) and the EventBridge rules
+//!   derived from it, the same rules Terraform writes.
+//! - [`pattern`]: the EventBridge event-pattern matcher the embedded bus routes with.
+//! - [`ports`]: the capabilities handlers need (inboxes, stock shares, the bus), as traits.
+//! - [`handler`]: one file per function (chat-send, moebi-reply, stock-add, stock-status);
+//!   each depends only on the ports.
+//! - [`invoke`]: Lambda payloads (SQS batches, EventBridge events) handed to a handler record
+//!   by record, with partial batch failures.
+//! - [`engine`]: what runs the handlers: `engine::local` (SQLite, an in-process bus and
+//!   queues) and `engine::aws` (DynamoDB, EventBridge and SQS through the AWS SDK).
+//! - [`client`]: what a participant or store does (send, read an inbox, add, ask), over any engine.
+//! - `src/main.rs`: the `moebi` CLI. `functions/*`: the four Lambda binaries, wiring only.
+
+pub mod client;
+pub mod contract;
+pub mod engine;
+pub mod handler;
+pub mod invoke;
+pub mod pattern;
+pub mod ports;
+pub mod topology;
+
+/// Installs the `tracing` subscriber: human-readable on a terminal, JSON when `json` is set
+/// (as in Lambda). The level comes from `RUST_LOG` (default `warn` for the CLI).
+pub fn init_tracing(json: bool, default_level: &str) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if json {
+        builder.json().with_current_span(true).with_span_list(false).without_time().try_init()
+    } else {
+        builder.without_time().try_init()
+    };
+}

@@ -1,0 +1,434 @@
+//! `moebi`: play the scenario, send messages, read inboxes, add to and ask the stock, replay
+//! Lambda payloads, read dead letters, on the embedded engine or on AWS.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use moebi::client::Client;
+use moebi::contract::Region;
+use moebi::engine::local::LocalEngine;
+use moebi::engine::{function_for, Engine, EngineError};
+use moebi::invoke::{Payload, Response};
+use moebi::ports::InboxEntry;
+use moebi::topology::{Function, Topology};
+
+#[derive(Parser)]
+#[command(
+    name = "moebi",
+    version,
+    about = "A chat and a product stock over several AWS regions"
+)]
+struct Cli {
+    /// Where the embedded engine keeps its state.
+    #[arg(long, global = true, env = "MOEBI_STATE", default_value = ".moebi")]
+    state: PathBuf,
+    /// The topology file (default: the infra/topology.json moebi was built with).
+    #[arg(long, global = true, env = "MOEBI_TOPOLOGY")]
+    topology: Option<PathBuf>,
+    /// Which engine runs the handlers.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "MOEBI_ENGINE",
+        default_value = "local"
+    )]
+    engine: EngineKind,
+    /// The AWS endpoint (an emulator), with `--engine aws`.
+    #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum EngineKind {
+    /// The embedded engine: SQLite files under --state.
+    Local,
+    /// DynamoDB, EventBridge and SQS (on AWS, or an emulator with --endpoint-url).
+    #[cfg(feature = "aws")]
+    Aws,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Play the seed's scenario on a fresh state (<state>/demo) and print a transcript.
+    Demo,
+    /// Send a chat message.
+    Send {
+        /// The sender.
+        from: String,
+        /// The recipient (a participant or a bot).
+        to: String,
+        /// The message.
+        text: String,
+    },
+    /// Print a participant's inbox, oldest first.
+    Inbox {
+        /// Whose inbox.
+        participant: String,
+        /// Print JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add to or ask the stock.
+    Stock {
+        #[command(subcommand)]
+        command: StockCommand,
+    },
+    /// Feed Lambda payloads (SQS batches or EventBridge events) to the function wired for them.
+    Replay {
+        /// The function to invoke (default: the one the payload's queue or route names).
+        #[arg(long, value_parser = parse_function)]
+        function: Option<Function>,
+        /// Payload files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List dead letters, with the reason each failed.
+    Dlq {
+        /// Only this region.
+        region: Option<String>,
+    },
+    /// Create every bus, rule, queue and table of the topology (AWS engine).
+    #[cfg(feature = "aws")]
+    Setup,
+    /// Poll the queues and invoke the handlers, as Lambda's event source mappings do (AWS engine).
+    #[cfg(feature = "aws")]
+    Pump {
+        /// Keep polling until every queue is empty (otherwise one pass).
+        #[arg(long)]
+        until_idle: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum StockCommand {
+    /// A store adds units of a product.
+    Add {
+        /// The store.
+        store: String,
+        /// The product.
+        product: String,
+        /// How many units (1 to 1000000).
+        #[arg(allow_negative_numbers = true)]
+        qty: i64,
+    },
+    /// Ask how much of a product (or of everything) there is; prints the answer the asker received.
+    Status {
+        /// The product (default: the whole stock).
+        product: Option<String>,
+        /// Who asks.
+        #[arg(long = "as", value_name = "PARTICIPANT")]
+        asker: String,
+    },
+}
+
+fn parse_function(name: &str) -> Result<Function, String> {
+    Function::parse(name).ok_or_else(|| {
+        let names: Vec<_> = Function::ALL.iter().map(|f| f.name()).collect();
+        format!(
+            "unknown function {name:?} (functions: {})",
+            names.join(", ")
+        )
+    })
+}
+
+/// A failure of the command: the message for stderr and the exit code.
+struct Failure(String, u8);
+
+impl From<EngineError> for Failure {
+    fn from(e: EngineError) -> Self {
+        Failure(e.to_string(), 1)
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    moebi::init_tracing(false, "warn");
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("moebi: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message, code)) => {
+            if !message.is_empty() {
+                eprintln!("moebi: {message}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn load_topology(path: Option<&Path>) -> Result<Topology, Failure> {
+    match path {
+        Some(p) => Topology::load(p).map_err(|e| Failure(e.to_string(), 1)),
+        None => Ok(Topology::builtin()),
+    }
+}
+
+async fn open(cli: &Cli, state: &Path) -> Result<Box<dyn Engine>, Failure> {
+    let topology = load_topology(cli.topology.as_deref())?;
+    match cli.engine {
+        EngineKind::Local => Ok(Box::new(LocalEngine::open(state, topology)?)),
+        #[cfg(feature = "aws")]
+        EngineKind::Aws => {
+            let config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone());
+            Ok(Box::new(
+                moebi::engine::aws::AwsEngine::connect(config, topology).await?,
+            ))
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    match &cli.command {
+        Command::Demo => {
+            let dir = cli.state.join("demo");
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| Failure(format!("cannot clear {}: {e}", dir.display()), 1))?;
+            }
+            let engine = match cli.engine {
+                EngineKind::Local => open(&cli, &dir).await?,
+                #[cfg(feature = "aws")]
+                EngineKind::Aws => open(&cli, &dir).await?,
+            };
+            demo(engine.as_ref(), &dir).await
+        }
+        Command::Send { from, to, text } => {
+            let engine = open(&cli, &cli.state).await?;
+            let id = Client::new(engine.as_ref()).send(from, to, text).await?;
+            println!("sent {id}");
+            Ok(())
+        }
+        Command::Inbox { participant, json } => {
+            let engine = open(&cli, &cli.state).await?;
+            let entries = Client::new(engine.as_ref()).inbox(participant).await?;
+            for e in &entries {
+                if *json {
+                    println!("{}", serde_json::to_string(e).expect("entries serialize"));
+                } else {
+                    println!("{}", line(e));
+                }
+            }
+            Ok(())
+        }
+        Command::Stock { command } => {
+            let engine = open(&cli, &cli.state).await?;
+            let client = Client::new(engine.as_ref());
+            match command {
+                StockCommand::Add {
+                    store,
+                    product,
+                    qty,
+                } => {
+                    let id = client.add_stock(store, product, *qty).await?;
+                    println!("added {qty} {product} from {store} ({id})");
+                }
+                StockCommand::Status { product, asker } => {
+                    println!("{}", client.ask_stock(asker, product.as_deref()).await?);
+                }
+            }
+            Ok(())
+        }
+        Command::Replay { function, files } => {
+            let engine = open(&cli, &cli.state).await?;
+            replay(engine.as_ref(), *function, files).await
+        }
+        Command::Dlq { region } => {
+            let engine = open(&cli, &cli.state).await?;
+            let region = region
+                .as_deref()
+                .map(Region::parse)
+                .transpose()
+                .map_err(|e| Failure(e.to_string(), 1))?;
+            let letters = engine.dead_letters(region.as_ref()).await?;
+            if letters.is_empty() {
+                println!("no dead letters");
+            }
+            for d in letters {
+                println!(
+                    "{} {} {} (received {} times): {}",
+                    d.region, d.queue, d.message_id, d.receive_count, d.reason
+                );
+            }
+            Ok(())
+        }
+        #[cfg(feature = "aws")]
+        Command::Setup => {
+            let topology = load_topology(cli.topology.as_deref())?;
+            let config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone());
+            let engine = moebi::engine::aws::AwsEngine::connect(config, topology).await?;
+            let created = engine.setup().await?;
+            println!("{created}");
+            Ok(())
+        }
+        #[cfg(feature = "aws")]
+        Command::Pump { until_idle } => {
+            let topology = load_topology(cli.topology.as_deref())?;
+            let config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone());
+            let engine = moebi::engine::aws::AwsEngine::connect(config, topology).await?;
+            let report = if *until_idle {
+                engine.run_until_idle().await?
+            } else {
+                engine.pump_once().await?
+            };
+            println!(
+                "handled {} record(s), {} failure(s), {} to a DLQ",
+                report.handled, report.failed, report.dead
+            );
+            Ok(())
+        }
+    }
+}
+
+/// One inbox entry as a line: `alex: hi`, with what it replies to.
+fn line(e: &InboxEntry) -> String {
+    match &e.in_reply_to {
+        Some(r) => format!("{}: {}  (reply to {r})", e.from, e.text),
+        None => format!("{}: {}", e.from, e.text),
+    }
+}
+
+async fn replay(
+    engine: &dyn Engine,
+    function: Option<Function>,
+    files: &[PathBuf],
+) -> Result<(), Failure> {
+    let mut failed = false;
+    for file in files {
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| Failure(format!("cannot read {}: {e}", file.display()), 1))?;
+        // A file that is not JSON cannot be a payload Lambda delivers: a file error, not a record's.
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Failure(format!("{}: not a JSON payload: {e}", file.display()), 1))?;
+        let payload =
+            Payload::parse(value).map_err(|e| Failure(format!("{}: {e}", file.display()), 1))?;
+        let region = payload
+            .region()
+            .ok_or_else(|| {
+                Failure(
+                    format!(
+                        "{}: the payload names no region (awsRegion or region)",
+                        file.display()
+                    ),
+                    1,
+                )
+            })?
+            .map_err(|e| Failure(format!("{}: {e}", file.display()), 1))?;
+        // When no record can even be parsed, any function rejects them all the same way.
+        let function = function
+            .or_else(|| function_for(engine.topology(), &region, &payload))
+            .unwrap_or(Function::ChatSend);
+        let response = engine.invoke(&region, function, &payload).await?;
+        engine.run_until_idle().await?;
+        match &response {
+            Response::Batch(batch, reasons) => {
+                println!(
+                    "{}",
+                    serde_json::to_string(batch).expect("a batch response serializes")
+                );
+                for (id, reason) in reasons {
+                    eprintln!("{}: record {id} failed: {reason}", file.display());
+                }
+            }
+            Response::Event(Ok(outcome)) => println!(
+                "{}",
+                serde_json::json!({ "outcome": format!("{outcome:?}").to_lowercase() })
+            ),
+            Response::Event(Err(e)) => {
+                println!(
+                    "{}",
+                    serde_json::json!({ "errorType": "HandlerError", "errorMessage": e.to_string() })
+                );
+                eprintln!("{}: event failed: {e}", file.display());
+            }
+        }
+        failed |= !response.succeeded();
+    }
+    if failed {
+        Err(Failure(String::new(), 2))
+    } else {
+        Ok(())
+    }
+}
+
+async fn demo(engine: &dyn Engine, dir: &Path) -> Result<(), Failure> {
+    let client = Client::new(engine);
+    let t = engine.topology();
+    println!(
+        "moebi demo: the seed's scenario on the embedded engine (state in {})",
+        dir.display()
+    );
+    for region in &t.regions {
+        let mut who: Vec<String> = t
+            .participants
+            .iter()
+            .filter(|p| &p.home == region)
+            .map(|p| p.name.to_string())
+            .collect();
+        who.extend(
+            t.bots
+                .iter()
+                .filter(|b| &b.home == region)
+                .map(|b| format!("{} (bot: \"{}\")", b.name, b.answer.as_str())),
+        );
+        who.extend(
+            t.stores
+                .iter()
+                .filter(|s| &s.home == region)
+                .map(|s| s.name.to_string()),
+        );
+        println!("  {region}: {}", who.join(", "));
+    }
+    println!("\n1. alex sends \"hi\" to kate");
+    client.send("alex", "kate", "hi").await?;
+    show(&client, "kate").await?;
+    println!("\n2. kate answers \"how are you?\"");
+    client.send("kate", "alex", "how are you?").await?;
+    show(&client, "alex").await?;
+    println!("\n3. alex sends \"hi\" to moebi");
+    client.send("alex", "moebi", "hi").await?;
+    show(&client, "moebi").await?;
+    show(&client, "alex").await?;
+    show(&client, "kate").await?;
+    println!("\n4. the stores add products");
+    for (store, product, qty) in [
+        ("store-1", "nike", 30),
+        ("store-3", "adidas", 35),
+        ("store-3", "nike", 5),
+    ] {
+        client.add_stock(store, product, qty).await?;
+        println!("   {store} adds {product} x{qty}");
+    }
+    println!("\n5. kate asks the stock");
+    for product in [Some("nike"), Some("adidas"), Some("puma"), None] {
+        let answer = client.ask_stock("kate", product).await?;
+        println!("   {:<10} -> {answer}", product.unwrap_or("everything"));
+    }
+    let dead = engine.dead_letters(None).await?;
+    println!("\ndead letters: {}", dead.len());
+    Ok(())
+}
+
+async fn show(client: &Client<'_>, who: &str) -> Result<(), Failure> {
+    let entries = client.inbox(who).await?;
+    println!("   {who}'s inbox:");
+    if entries.is_empty() {
+        println!("     (empty)");
+    }
+    for e in &entries {
+        println!("     {}", line(e));
+    }
+    Ok(())
+}
