@@ -506,7 +506,7 @@ impl Event {
                         let name = rest.split('`').next().unwrap_or_default();
                         (name.to_owned(), "is required".to_owned())
                     }
-                    None => (path, strip_position(&inner)),
+                    None => (path, strip_position(strip_field(&inner))),
                 };
                 let field = if path == "." || path.is_empty() {
                     "detail".to_owned()
@@ -553,6 +553,17 @@ impl Event {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| ContractError::Malformed(format!("not JSON: {e}")))?;
         Self::from_envelope(&value)
+    }
+}
+
+/// A newtype's own error, seen through serde, already names its field: keep only the rule.
+fn strip_field(message: &str) -> &str {
+    match message
+        .strip_prefix("field `")
+        .and_then(|rest| rest.split_once("`: "))
+    {
+        Some((_, rule)) => rule,
+        None => message,
     }
 }
 

@@ -32,7 +32,7 @@ pub mod ports;
 pub mod topology;
 
 /// Installs the `tracing` subscriber: human-readable on a terminal, JSON when `json` is set
-/// (as in Lambda). The level comes from `RUST_LOG` (default `warn` for the CLI).
+/// (as in Lambda). The level comes from `RUST_LOG` (the CLI defaults to `error`: it prints failures itself).
 pub fn init_tracing(json: bool, default_level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));

@@ -147,7 +147,7 @@ impl From<EngineError> for Failure {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    moebi::init_tracing(false, "warn");
+    moebi::init_tracing(false, "error");
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
