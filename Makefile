@@ -1,0 +1,107 @@
+# moebi: `make run` plays the scenario on the embedded engine; `make test` runs every test.
+# Everything this file needs beyond Rust, Python 3 and Terraform it installs itself, into
+# git-ignored virtual environments under .venv/.
+
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO   ?= cargo
+PYTHON  ?= python3
+VENV    := .venv
+MOTO    := $(VENV)/aws/bin/moto_server
+LAMBDA  := $(VENV)/lambda/bin/cargo-lambda
+# cargo-lambda finds zig (from the ziglang package) through the venv's python on PATH.
+LAMBDA_PATH := $(abspath $(VENV)/lambda/bin):$(PATH)
+
+MOTO_VERSION         := 5.2.5
+CARGO_LAMBDA_VERSION := 1.9.2
+ZIG_VERSION          := 0.13.0
+
+# `make watch` / `make invoke` / `make emulator`: where the local emulator listens, and the
+# region the watched functions run in.
+EMULATOR_PORT ?= 4566
+REGION        ?= us-east-1
+FN            ?= chat-send
+EVENT         ?= events/chat-send/sqs-batch.json
+
+FUNCTIONS := chat-send moebi-reply stock-add stock-status
+
+.PHONY: help run test test-rust test-lambda fmt lint build watch invoke emulator replay bench deploy clean
+
+help:
+	@echo "make run    play the seed's scenario on the embedded engine"
+	@echo "make test   every test: unit, black-box, both engines (emulator), Lambda binaries, Terraform"
+	@echo "make lint   cargo fmt --check, clippy -D warnings, terraform fmt -check"
+	@echo "make fmt    format Rust and Terraform"
+	@echo "make build  release zips for arm64 (target/lambda/<fn>/bootstrap.zip)"
+	@echo "make emulator | watch | invoke FN=chat-send EVENT=events/... REGION=us-east-1"
+	@echo "make replay FILE=events/...   make bench   make deploy"
+
+include infra/infra.mk
+
+run:
+	$(CARGO) run --quiet --no-default-features --bin moebi -- demo
+
+$(MOTO):
+	$(PYTHON) -m venv $(VENV)/aws
+	$(VENV)/aws/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
+
+$(LAMBDA):
+	$(PYTHON) -m venv $(VENV)/lambda
+	$(VENV)/lambda/bin/pip install --quiet --disable-pip-version-check \
+		cargo-lambda==$(CARGO_LAMBDA_VERSION) ziglang==$(ZIG_VERSION)
+
+# The whole suite. The emulator is started on a free port and stopped afterwards, also on failure.
+test: $(MOTO) $(LAMBDA) infra-test
+	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-lambda
+
+test-rust:
+	$(CARGO) test --workspace --all-targets
+
+# Each function's release bootstrap under cargo-lambda's Runtime API emulator, fed every fixture.
+test-lambda: $(LAMBDA)
+	PATH="$(LAMBDA_PATH)" scripts/lambda-test.sh
+
+fmt:
+	$(CARGO) fmt --all
+	terraform fmt -recursive infra
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	terraform fmt -check -recursive infra
+
+build: $(LAMBDA)
+	PATH="$(LAMBDA_PATH)" $(CARGO) lambda build --release --arm64 --output-format zip \
+		$(foreach f,$(FUNCTIONS),--bin $(f))
+	@ls -l $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
+
+# A long-running emulator on $(EMULATOR_PORT) with every resource of the topology created.
+emulator: $(MOTO)
+	@echo "emulator on http://127.0.0.1:$(EMULATOR_PORT); stop with Ctrl-C"
+	@( for i in $$(seq 1 50); do sleep 0.2; \
+	     $(CARGO) run --quiet --bin moebi -- --engine aws --endpoint-url http://127.0.0.1:$(EMULATOR_PORT) setup \
+	       >/dev/null 2>&1 && echo "resources created" && break; done ) &
+	AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing $(MOTO) -H 127.0.0.1 -p $(EMULATOR_PORT)
+
+watch: $(LAMBDA)
+	PATH="$(LAMBDA_PATH)" AWS_ENDPOINT_URL=http://127.0.0.1:$(EMULATOR_PORT) \
+		AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_REGION=$(REGION) \
+		MOEBI_REGION=$(REGION) MOEBI_TABLE=moebi MOEBI_BUS=moebi RUST_LOG=info \
+		$(CARGO) lambda watch
+
+invoke: $(LAMBDA)
+	PATH="$(LAMBDA_PATH)" $(CARGO) lambda invoke $(FN) --data-file $(EVENT)
+
+replay:
+	$(CARGO) run --quiet --bin moebi -- replay $(FILE)
+
+bench:
+	$(CARGO) bench --bench engine -- --noplot
+
+deploy: build
+	cd infra && terraform init && terraform apply
+
+clean:
+	rm -rf .moebi target/lambda

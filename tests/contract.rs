@@ -1,0 +1,258 @@
+//! One contract, two engines: the same tests run against the embedded engine and against the
+//! AWS engine on the emulator. An engine may never behave differently in a way a test can see.
+
+mod support;
+
+use chrono::Utc;
+use moebi::client::Client;
+use moebi::contract::{
+    ChatSend, Event, EventId, Participant, Product, Quantity, Region, StockAdd, Text,
+};
+use moebi::engine::Engine;
+use moebi::invoke::{Payload, Response};
+use moebi::topology::{Function, Topology};
+
+/// An engine under test, and whatever keeps its state alive.
+struct Subject {
+    engine: Box<dyn Engine>,
+    _state: Option<tempfile::TempDir>,
+}
+
+async fn local() -> Subject {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = moebi::engine::local::LocalEngine::open(dir.path(), Topology::builtin()).unwrap();
+    Subject {
+        engine: Box::new(engine),
+        _state: Some(dir),
+    }
+}
+
+#[cfg(feature = "aws")]
+async fn aws() -> Subject {
+    use moebi::engine::aws::{AwsConfig, AwsEngine};
+    let ns = format!("c{}", &uuid_like()[..8]);
+    let config = AwsConfig::for_cli(Some(support::emulator_url())).with_namespace(&ns);
+    let engine = AwsEngine::connect(config, Topology::builtin())
+        .await
+        .unwrap();
+    engine.setup().await.unwrap();
+    Subject {
+        engine: Box::new(engine),
+        _state: None,
+    }
+}
+
+#[cfg(feature = "aws")]
+fn uuid_like() -> String {
+    EventId::random().as_str().replace('-', "")
+}
+
+fn p(name: &str) -> Participant {
+    Participant::parse(name).unwrap()
+}
+
+fn region(name: &str) -> Region {
+    Region::parse(name).unwrap()
+}
+
+fn chat(id: &str, from: &str, to: &str, text: &str) -> Event {
+    Event::ChatSend(ChatSend {
+        id: EventId::parse(id).unwrap(),
+        from: p(from),
+        to: p(to),
+        text: Text::parse(text).unwrap(),
+        sent_at: Utc::now(),
+        in_reply_to: None,
+    })
+}
+
+fn add(id: &str, store: &str, product: &str, qty: u64) -> Event {
+    Event::StockAdd(StockAdd {
+        id: EventId::parse(id).unwrap(),
+        store: moebi::contract::Store::parse(store).unwrap(),
+        product: Product::parse(product).unwrap(),
+        qty: Quantity::new(qty).unwrap(),
+    })
+}
+
+async fn texts(engine: &dyn Engine, who: &str) -> Vec<String> {
+    engine
+        .inbox(&p(who))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| format!("{}: {}", e.from, e.text))
+        .collect()
+}
+
+async fn delivers_a_message_once(s: Subject) {
+    let e = s.engine.as_ref();
+    // GIVEN a message published twice, as an at-least-once client may
+    let msg = chat("contract-m1", "alex", "kate", "hi");
+    e.publish(&region("us-west-2"), std::slice::from_ref(&msg))
+        .await
+        .unwrap();
+    e.publish(&region("us-west-2"), &[msg]).await.unwrap();
+    // WHEN the engine settles THEN kate's inbox holds it once
+    e.run_until_idle().await.unwrap();
+    assert_eq!(texts(e, "kate").await, ["alex: hi"]);
+    assert!(texts(e, "alex").await.is_empty());
+}
+
+async fn moebi_answers_the_sender_only(s: Subject) {
+    let e = s.engine.as_ref();
+    let msg = chat("contract-m2", "alex", "moebi", "hi");
+    e.publish(&region("us-west-2"), std::slice::from_ref(&msg))
+        .await
+        .unwrap();
+    e.publish(&region("us-west-2"), &[msg]).await.unwrap();
+    e.run_until_idle().await.unwrap();
+    assert_eq!(texts(e, "moebi").await, ["alex: hi"]);
+    let alex = e.inbox(&p("alex")).await.unwrap();
+    assert_eq!(
+        alex.len(),
+        1,
+        "one reply, however often the question came: {alex:?}"
+    );
+    assert_eq!(alex[0].text, "chicken?");
+    assert_eq!(
+        alex[0].in_reply_to.as_ref().map(EventId::as_str),
+        Some("contract-m2")
+    );
+    assert!(texts(e, "kate").await.is_empty());
+}
+
+async fn stock_shares_sum_over_regions_and_duplicates_change_nothing(s: Subject) {
+    let e = s.engine.as_ref();
+    let client = Client::new(e);
+    let nike30 = add("contract-a1", "store-1", "nike", 30);
+    e.publish(&region("us-west-2"), std::slice::from_ref(&nike30))
+        .await
+        .unwrap();
+    e.publish(&region("us-west-2"), &[nike30]).await.unwrap();
+    e.publish(
+        &region("eu-west-1"),
+        &[
+            add("contract-a2", "store-3", "nike", 5),
+            add("contract-a3", "store-3", "adidas", 35),
+        ],
+    )
+    .await
+    .unwrap();
+    e.run_until_idle().await.unwrap();
+    // Asked from two regions: each sums every region's share.
+    assert_eq!(
+        client.ask_stock("kate", Some("nike")).await.unwrap(),
+        "nike: 35"
+    );
+    assert_eq!(
+        client.ask_stock("alex", Some("nike")).await.unwrap(),
+        "nike: 35"
+    );
+    assert_eq!(
+        client.ask_stock("alex", None).await.unwrap(),
+        "adidas: 35, nike: 35"
+    );
+    assert_eq!(
+        client.ask_stock("kate", Some("puma")).await.unwrap(),
+        "there is no product puma"
+    );
+}
+
+async fn bad_records_fail_alone(s: Subject) {
+    let e = s.engine.as_ref();
+    let text = std::fs::read_to_string(support::fixture("bad/mixed-batch.json")).unwrap();
+    let payload = Payload::parse(serde_json::from_str(&text).unwrap()).unwrap();
+    let response = e
+        .invoke(&region("us-west-2"), Function::StockAdd, &payload)
+        .await
+        .unwrap();
+    let Response::Batch(batch, reasons) = response else {
+        panic!("a batch answers a batch")
+    };
+    let bad = support::message_ids("bad/mixed-batch.json", |b| {
+        ["mix-2", "mix-4", "mix-5"].iter().any(|m| b.contains(m))
+    });
+    let failed: Vec<_> = batch
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.clone())
+        .collect();
+    assert_eq!(failed, bad);
+    assert_eq!(reasons.len(), 3);
+    // Replaying the same batch fails the same records and applies nothing twice.
+    e.invoke(&region("us-west-2"), Function::StockAdd, &payload)
+        .await
+        .unwrap();
+    let client = Client::new(e);
+    assert_eq!(
+        client.ask_stock("alex", Some("nike")).await.unwrap(),
+        "nike: 10"
+    );
+    assert_eq!(
+        client.ask_stock("alex", Some("reebok")).await.unwrap(),
+        "reebok: 5"
+    );
+}
+
+async fn a_poisoned_message_ends_in_the_dlq_and_the_rest_applies(s: Subject) {
+    let e = s.engine.as_ref();
+    // `zed` is no participant: the rule routes by recipient, and chat-send rejects the sender.
+    e.publish(
+        &region("us-west-2"),
+        &[
+            chat("contract-p1", "zed", "alex", "boo"),
+            chat("contract-p2", "kate", "alex", "ok"),
+        ],
+    )
+    .await
+    .unwrap();
+    e.run_until_idle().await.unwrap();
+    assert_eq!(texts(e, "alex").await, ["kate: ok"]);
+    let dead = e.dead_letters(None).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(dead[0].body.contains("contract-p1"), "{dead:?}");
+    assert_eq!(dead[0].region.as_str(), "us-west-2");
+    assert!(dead[0].queue.contains("chat-send"), "{dead:?}");
+    assert!(
+        dead[0].reason.contains("unknown participant \"zed\""),
+        "{dead:?}"
+    );
+    assert_eq!(dead[0].receive_count, e.topology().queues.max_receive_count);
+}
+
+macro_rules! contract {
+    ($engine:ident, [$($case:ident),* $(,)?]) => {
+        mod $engine {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::$engine().await).await;
+                }
+            )*
+        }
+    };
+}
+
+contract!(
+    local,
+    [
+        delivers_a_message_once,
+        moebi_answers_the_sender_only,
+        stock_shares_sum_over_regions_and_duplicates_change_nothing,
+        bad_records_fail_alone,
+        a_poisoned_message_ends_in_the_dlq_and_the_rest_applies,
+    ]
+);
+
+#[cfg(feature = "aws")]
+contract!(
+    aws,
+    [
+        delivers_a_message_once,
+        moebi_answers_the_sender_only,
+        stock_shares_sum_over_regions_and_duplicates_change_nothing,
+        bad_records_fail_alone,
+        a_poisoned_message_ends_in_the_dlq_and_the_rest_applies,
+    ]
+);
