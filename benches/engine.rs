@@ -1,0 +1,110 @@
+//! Throughput of the hot paths: parsing an event, routing it, and the embedded engine
+//! delivering chat messages and stock adds end to end (`make bench`).
+
+use std::hint::black_box;
+
+use chrono::Utc;
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use moebi::contract::{
+    ChatSend, Event, EventId, Participant, Product, Quantity, Region, StockAdd, Store, Text,
+};
+use moebi::engine::local::{envelope, LocalEngine};
+use moebi::engine::Engine;
+use moebi::pattern::Pattern;
+use moebi::topology::Topology;
+
+fn chat(i: usize) -> Event {
+    Event::ChatSend(ChatSend {
+        id: EventId::parse(&format!("bench-{i}")).unwrap(),
+        from: Participant::parse("alex").unwrap(),
+        to: Participant::parse("kate").unwrap(),
+        text: Text::parse("hi, how is the weather in us-east-1?").unwrap(),
+        sent_at: Utc::now(),
+        in_reply_to: None,
+    })
+}
+
+fn contract(c: &mut Criterion) {
+    let west = Region::parse("us-west-2").unwrap();
+    let text = envelope(&west, &chat(0)).to_string();
+    let mut g = c.benchmark_group("contract");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("parse chat.send envelope", |b| {
+        b.iter(|| Event::from_envelope_json(black_box(&text)).unwrap())
+    });
+    let topology = Topology::builtin();
+    let rules: Vec<Pattern> = topology
+        .rules(&west)
+        .iter()
+        .map(|r| Pattern::parse(&r.pattern).unwrap())
+        .collect();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    g.bench_function("route against one region's rules", |b| {
+        b.iter(|| {
+            rules
+                .iter()
+                .filter(|p| p.matches(black_box(&value)))
+                .count()
+        })
+    });
+    g.finish();
+}
+
+fn engine(c: &mut Criterion) {
+    const N: usize = 100;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let west = Region::parse("us-west-2").unwrap();
+    let mut g = c.benchmark_group("local engine");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("100 chat.send across regions, published and drained", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let engine = LocalEngine::open(dir.path(), Topology::builtin()).unwrap();
+                (dir, engine, (0..N).map(chat).collect::<Vec<_>>())
+            },
+            |(dir, engine, events)| {
+                rt.block_on(async {
+                    engine.publish(&west, &events).await.unwrap();
+                    engine.run_until_idle().await.unwrap();
+                });
+                dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("100 stock.add, published and drained", |b| {
+        b.iter_batched(
+            || {
+                let dir = tempfile::tempdir().unwrap();
+                let engine = LocalEngine::open(dir.path(), Topology::builtin()).unwrap();
+                let events: Vec<Event> = (0..N)
+                    .map(|i| {
+                        Event::StockAdd(StockAdd {
+                            id: EventId::parse(&format!("add-{i}")).unwrap(),
+                            store: Store::parse("store-1").unwrap(),
+                            product: Product::parse(&format!("p{}", i % 10)).unwrap(),
+                            qty: Quantity::new(3).unwrap(),
+                        })
+                    })
+                    .collect();
+                (dir, engine, events)
+            },
+            |(dir, engine, events)| {
+                rt.block_on(async {
+                    engine.publish(&west, &events).await.unwrap();
+                    engine.run_until_idle().await.unwrap();
+                });
+                dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, contract, engine);
+criterion_main!(benches);
