@@ -1,0 +1,116 @@
+#!/usr/bin/env bash
+# Each function's release `bootstrap` under cargo-lambda's Runtime API emulator, invoked with
+# every fixture of its kind: good records must show up in the AWS API emulator's DynamoDB, bad
+# ones must be listed in `batchItemFailures`. Run by `make test`, inside scripts/with-emulator.sh
+# (MOEBI_EMULATOR_URL) with cargo-lambda on PATH.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${MOEBI_EMULATOR_URL:?the AWS API emulator is not running: run make test}"
+command -v cargo-lambda >/dev/null || { echo "lambda-test: cargo-lambda is missing (make installs it)" >&2; exit 1; }
+
+FUNCTIONS=(chat-send moebi-reply stock-add stock-status)
+echo "lambda-test: building the release bootstraps"
+cargo lambda build --release $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
+cargo build --quiet --bin moebi
+moebi() { target/debug/moebi --engine aws --endpoint-url "$MOEBI_EMULATOR_URL" "$@"; }
+moebi setup >/dev/null
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+work=$(mktemp -d)
+# `watch` stops when its standard input closes: keep it open until we are done.
+mkfifo "$work/stdin"
+cargo lambda watch --only-lambda-apis -A 127.0.0.1 -P "$port" <"$work/stdin" >"$work/watch.log" 2>&1 &
+watch=$!
+exec 9>"$work/stdin"
+cleanup() { exec 9>&-; kill "$watch" 2>/dev/null || true; wait "$watch" 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
+
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "  ok    $*"; }
+fail() { failed=$((failed + 1)); echo "  FAIL  $*"; }
+
+# invoke FUNCTION FIXTURE: runs the bootstrap in the fixture's region, invokes it once, prints the response.
+invoke() {
+  local fn=$1 fixture=$2 region
+  region=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["Records"][0]["awsRegion"] if "Records" in p else p["region"])' "$fixture")
+  AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_NAME=_ \
+    AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt" \
+    AWS_ENDPOINT_URL="$MOEBI_EMULATOR_URL" AWS_REGION="$region" \
+    MOEBI_REGION="$region" MOEBI_TABLE=moebi MOEBI_BUS=moebi RUST_LOG=info \
+    "target/lambda/$fn/bootstrap" >>"$work/$fn.log" 2>&1 &
+  local fnpid=$!
+  local out status=0
+  out=$(timeout 60 cargo lambda invoke -A 127.0.0.1 -P "$port" -F "$fixture" _ 2>&1) || status=$?
+  kill "$fnpid" 2>/dev/null || true
+  wait "$fnpid" 2>/dev/null || true
+  echo "$out"
+  return $status
+}
+
+# expect_failures FIXTURE RESPONSE MARKER...: batchItemFailures lists exactly the records whose body holds a marker.
+expect_failures() {
+  python3 - "$@" <<'PY'
+import json, sys
+fixture, response, markers = sys.argv[1], sys.argv[2], sys.argv[3:]
+records = json.load(open(fixture))["Records"]
+want = [r["messageId"] for r in records if any(m in r["body"] for m in markers)]
+got = [f["itemIdentifier"] for f in json.loads(response)["batchItemFailures"]]
+if got != want:
+    sys.exit(f"batchItemFailures {got}, expected {want}")
+PY
+}
+
+echo "lambda-test: good fixtures"
+for fn in "${FUNCTIONS[@]}"; do
+  for fixture in events/"$fn"/*.json; do
+    if out=$(invoke "$fn" "$fixture"); then
+      case "$fixture" in
+        *sqs-batch.json) expect_failures "$fixture" "$out" && pass "$fn $fixture: no batchItemFailures" || fail "$fn $fixture: $out" ;;
+        *) [ "$out" = "null" ] && pass "$fn $fixture: succeeded" || fail "$fn $fixture: $out" ;;
+      esac
+    else
+      fail "$fn $fixture: invoke failed: $out"
+    fi
+  done
+done
+
+echo "lambda-test: bad fixtures"
+declare -A marker=(
+  [broken-json]='"x1"' [unknown-kind]=bad-kind [missing-field]=bad-missing [wrong-type]=bad-type
+  [empty-text]=bad-empty [oversized-text]=bad-long [zero-qty]=bad-zero [negative-qty]=bad-negative
+  [huge-qty]=bad-huge [unknown-participant]=bad-who
+)
+for name in "${!marker[@]}"; do
+  fixture=events/bad/$name.json
+  fn=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["Records"][0]["eventSourceARN"].rsplit(":",1)[1].removeprefix("moebi-"))' "$fixture")
+  out=$(invoke "$fn" "$fixture") || true
+  expect_failures "$fixture" "$out" "${marker[$name]}" && pass "$fn $fixture: only the bad record failed" || fail "$fn $fixture: $out"
+done
+out=$(invoke stock-add events/bad/mixed-batch.json) || true
+expect_failures events/bad/mixed-batch.json "$out" mix-2 mix-4 mix-5 && pass "stock-add events/bad/mixed-batch.json: exactly its 3 bad records failed" || fail "mixed batch: $out"
+if out=$(invoke stock-status events/bad/eventbridge-unknown-asker.json); then
+  fail "stock-status with an unknown asker succeeded: $out"
+else
+  grep -q 'unknown participant' <<<"$out" && pass "stock-status events/bad/eventbridge-unknown-asker.json: the error names the asker" || fail "unknown asker: $out"
+fi
+
+echo "lambda-test: effects in the emulator's DynamoDB"
+# The moebi-reply answers went to the bus; deliver them as the event source mappings would.
+moebi pump --until-idle >/dev/null
+check() { local what=$1 want=$2 got; got=$(shift 2; moebi "$@"); grep -qF -- "$want" <<<"$got" && pass "$what" || fail "$what: wanted '$want' in: $got"; }
+check "kate got the chat-send batch" "alex: are you there?" inbox kate
+check "kate got the good records of the bad batches" "alex: still here" inbox kate
+check "alex got the single chat event" "kate: how are you?" inbox alex
+check "moebi recorded what it was told" "alex: who is a good dog?" inbox moebi
+check "alex got moebi's reply" "moebi: chicken?  (reply to reply-e1)" inbox alex
+check "the stock-status batch answered kate" "(reply to status-b1)" inbox kate
+check "the stock-status event answered alex" "(reply to status-e1)" inbox alex
+# nike: the batch (30 + 5), two good records of 1 in each of the 4 bad stock-add batches, the mixed batch (10).
+check "stock-add shares landed and sum" "nike: 53" stock status nike --as kate
+check "the single stock-add event landed" "puma: 7" stock status puma --as alex
+
+echo
+echo "lambda: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
