@@ -1,0 +1,95 @@
+//! Terraform and the Rust engines read one topology: these tests make sure they agree.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::process::Command;
+
+use moebi::topology::Topology;
+
+fn hcl_file(name: &str) -> hcl::Body {
+    let path = support::root().join("infra").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    hcl::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn string_attr(block: &hcl::Block, key: &str) -> Option<String> {
+    block
+        .body()
+        .attributes()
+        .find(|a| a.key() == key)
+        .and_then(|a| match a.expr() {
+            hcl::Expression::String(s) => Some(s.clone()),
+            _ => None,
+        })
+}
+
+#[test]
+fn every_topology_region_has_a_provider_alias_and_a_module_instance() {
+    let topology = Topology::builtin();
+    let regions: BTreeSet<String> = topology.regions.iter().map(|r| r.to_string()).collect();
+
+    let providers: BTreeSet<String> = hcl_file("providers.tf")
+        .blocks()
+        .filter(|b| b.identifier() == "provider" && string_attr(b, "alias").is_some())
+        .filter_map(|b| string_attr(b, "region"))
+        .collect();
+    assert_eq!(
+        providers, regions,
+        "infra/providers.tf must have one aliased aws provider per region of infra/topology.json \
+         (Terraform cannot create providers from data: add or remove the provider block)"
+    );
+
+    let modules: BTreeSet<String> = hcl_file("regions.tf")
+        .blocks()
+        .filter(|b| b.identifier() == "module")
+        .filter_map(|b| string_attr(b, "region"))
+        .collect();
+    assert_eq!(
+        modules, regions,
+        "infra/regions.tf must have one modules/region instance per region of infra/topology.json"
+    );
+}
+
+/// `terraform console` evaluates `local.rules` offline, once `terraform init` has run
+/// (`make test` runs `make infra-test`, which initialises `infra/`, before this).
+#[test]
+fn terraform_derives_the_same_rules_as_the_engines() {
+    let infra = support::root().join("infra");
+    assert!(
+        infra.join(".terraform").is_dir(),
+        "infra/ is not initialised: run `make test` (its infra-test step runs terraform init)"
+    );
+    let mut child = Command::new("terraform")
+        .arg(format!("-chdir={}", infra.display()))
+        .arg("console")
+        .env("TF_IN_AUTOMATION", "1")
+        .env("CHECKPOINT_DISABLE", "1")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("terraform runs (it is preinstalled, or install it)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"jsonencode(local.rules)\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "terraform console failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The console prints the JSON text as a quoted HCL string, whose escapes are JSON's here.
+    let quoted = String::from_utf8(out.stdout).unwrap();
+    let text: String = serde_json::from_str(quoted.trim()).expect("a quoted string");
+    let terraform: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        terraform,
+        Topology::builtin().rules_json(),
+        "Terraform's local.rules and Topology::rules differ"
+    );
+}
