@@ -94,7 +94,7 @@ resource "aws_dynamodb_table" "moebi" {
     for_each = [for r in local.regions : r if r != local.primary_region]
     content {
       region_name            = replica.value
-      kms_key_arn            = local.region_outputs[replica.value].kms_key_arn
+      kms_key_arn            = try(local.region_outputs[replica.value].kms_key_arn, null) # null only when unwired: output "regions" stops the plan
       point_in_time_recovery = true
       propagate_tags         = true
     }
@@ -166,7 +166,7 @@ locals {
           Sid      = "Key"
           Effect   = "Allow"
           Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
-          Resource = [local.arn[fr.region].key]
+          Resource = [local.key_arns[fr.region]]
         },
         {
           # X-Ray has no resource-level permissions for these two actions: "*" is the only

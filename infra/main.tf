@@ -60,7 +60,8 @@ locals {
   queue_functions = ["chat-send", "stock-add"]
   event_functions = ["moebi-reply", "stock-status"]
 
-  # ARNs built from names, so that IAM (global) can name regional resources.
+  # ARNs built from names, so that IAM (global) can name regional resources. (Known at plan;
+  # the key ARNs, which need the key id, are apart so as not to make the others unknown.)
   account_id = var.account_id != null ? var.account_id : data.aws_caller_identity.current[0].account_id
   partition  = data.aws_partition.current.partition
   table_name = "moebi"
@@ -69,15 +70,17 @@ locals {
     for r in local.regions : r => {
       table = "arn:${local.partition}:dynamodb:${r}:${local.account_id}:table/${local.table_name}"
       bus   = "arn:${local.partition}:events:${r}:${local.account_id}:event-bus/${local.bus_name}"
-      # Multi-region keys share their key id across regions.
-      key    = "arn:${local.partition}:kms:${r}:${local.account_id}:key/${aws_kms_key.moebi.key_id}"
-      queue  = { for f in local.queue_functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}" }
-      dlq    = { for f in local.functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}-dlq" }
-      logs   = { for f in local.functions : f => "arn:${local.partition}:logs:${r}:${local.account_id}:log-group:/aws/lambda/moebi-${f}" }
-      rule   = { for name, rule in local.rules[r] : name => "arn:${local.partition}:events:${r}:${local.account_id}:rule/${local.bus_name}/moebi-${name}" }
-      forwrd = "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-forward-dlq"
+      queue = { for f in local.queue_functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}" }
+      dlq   = { for f in local.functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}-dlq" }
+      logs  = { for f in local.functions : f => "arn:${local.partition}:logs:${r}:${local.account_id}:log-group:/aws/lambda/moebi-${f}" }
+      rule  = { for name, rule in local.rules[r] : name => "arn:${local.partition}:events:${r}:${local.account_id}:rule/${local.bus_name}/moebi-${name}" }
     }
   }
+}
+
+locals {
+  # A multi-region key keeps its key id in every region.
+  key_arns = { for r in local.regions : r => "arn:${local.partition}:kms:${r}:${local.account_id}:key/${aws_kms_key.moebi.key_id}" }
 }
 
 data "aws_partition" "current" {}

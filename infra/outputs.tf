@@ -9,6 +9,11 @@ output "regions" {
   }
 
   precondition {
+    condition     = length(local.miswired) == 0
+    error_message = "Region modules wired to the wrong provider: ${join("; ", local.miswired)}. Fix `providers` in infra/regions.tf."
+  }
+
+  precondition {
     condition     = length(local.bad_homes) == 0
     error_message = "The topology homes ${join(", ", local.bad_homes)} in a region it does not list (regions: ${join(", ", local.regions)})."
   }
@@ -80,12 +85,12 @@ output "function_names" {
 
 output "function_role_arns" {
   description = "Region => function => execution role ARN."
-  value       = { for r in local.regions : r => { for f in local.functions : f => aws_iam_role.function["${r}/${f}"].arn } }
+  value       = local.shared.function_role_arns
 }
 
 output "forward_role_arns" {
   description = "Region => role its forwarding rules act with."
-  value       = { for r, role in aws_iam_role.forward : r => role.arn }
+  value       = local.shared.forward_role_arns
 }
 
 output "wiring" {

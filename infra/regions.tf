@@ -42,6 +42,7 @@ locals {
   )
   wired_regions   = keys(local.region_outputs)
   unwired_regions = [for r in local.regions : r if !contains(local.wired_regions, r)]
+  miswired        = [for r, m in local.region_outputs : "module for ${r} has the provider of ${m.provider_region}" if m.provider_region != r]
 
   # What every region module gets. Nothing here may depend on a region module (cycle).
   shared = {

@@ -7,7 +7,7 @@ resource "aws_sns_topic" "alarms" {
 
 resource "aws_sns_topic_subscription" "alarms" {
   count     = local.s.alarm_email == null ? 0 : 1
-  topic_arn = aws_sns_topic.alarms.arn
+  topic_arn = local.topic_arn
   protocol  = "email"
   endpoint  = local.s.alarm_email
 }
@@ -25,8 +25,8 @@ resource "aws_cloudwatch_metric_alarm" "dlq" {
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.topic_arn]
+  ok_actions          = [local.topic_arn]
 }
 
 resource "aws_cloudwatch_metric_alarm" "errors" {
@@ -42,6 +42,6 @@ resource "aws_cloudwatch_metric_alarm" "errors" {
   threshold           = 0
   comparison_operator = "GreaterThanThreshold"
   treat_missing_data  = "notBreaching"
-  alarm_actions       = [aws_sns_topic.alarms.arn]
-  ok_actions          = [aws_sns_topic.alarms.arn]
+  alarm_actions       = [local.topic_arn]
+  ok_actions          = [local.topic_arn]
 }

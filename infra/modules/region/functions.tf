@@ -58,7 +58,7 @@ resource "aws_lambda_function_event_invoke_config" "fn" {
 
   destination_config {
     on_failure {
-      destination = aws_sqs_queue.dlq[each.key].arn
+      destination = local.dlq_arn[each.key]
     }
   }
 }
@@ -70,14 +70,14 @@ resource "aws_lambda_permission" "rule" {
   action         = "lambda:InvokeFunction"
   function_name  = aws_lambda_function.fn[each.value.target.name].function_name
   principal      = "events.amazonaws.com"
-  source_arn     = aws_cloudwatch_event_rule.moebi[each.key].arn
+  source_arn     = local.rule_arn[each.key]
   source_account = local.s.account_id
 }
 
 resource "aws_lambda_event_source_mapping" "queue" {
   for_each                = local.queue_functions
-  event_source_arn        = aws_sqs_queue.main[each.key].arn
-  function_name           = aws_lambda_function.fn[each.key].arn
+  event_source_arn        = local.queue_arn[each.key]
+  function_name           = local.function_arn[each.key]
   batch_size              = local.s.queues.batch_size
   function_response_types = ["ReportBatchItemFailures"]
 

@@ -29,7 +29,15 @@ locals {
 
   forwarders = [for r in local.s.forwarders_to[var.region] : local.s.forward_role_arns[r]]
 
-  table_arn = "arn:${local.s.partition}:dynamodb:${var.region}:${local.s.account_id}:table/${local.s.table_name}"
+  # ARNs spelled from the resources' names, exactly as AWS forms them. Referencing the name
+  # keeps the dependency on the resource while the ARN stays known at plan time.
+  arn_head     = "arn:${local.s.partition}"
+  arn_tail     = "${var.region}:${local.s.account_id}"
+  queue_arn    = { for f, q in aws_sqs_queue.main : f => "${local.arn_head}:sqs:${local.arn_tail}:${q.name}" }
+  dlq_arn      = { for k, q in aws_sqs_queue.dlq : k => "${local.arn_head}:sqs:${local.arn_tail}:${q.name}" }
+  function_arn = { for f, fn in aws_lambda_function.fn : f => "${local.arn_head}:lambda:${local.arn_tail}:function:${fn.function_name}" }
+  rule_arn     = { for n, r in aws_cloudwatch_event_rule.moebi : n => "${local.arn_head}:events:${local.arn_tail}:rule/${r.event_bus_name}/${r.name}" }
+  topic_arn    = "${local.arn_head}:sns:${local.arn_tail}:${aws_sns_topic.alarms.name}"
 }
 
 resource "aws_kms_replica_key" "moebi" {
@@ -49,13 +57,6 @@ resource "aws_kms_alias" "moebi" {
 
 resource "aws_cloudwatch_event_bus" "moebi" {
   name = local.s.bus_name
-
-  lifecycle {
-    precondition {
-      condition     = data.aws_region.current.name == var.region
-      error_message = "Module instance for region ${var.region} is wired to a provider of region ${data.aws_region.current.name}: fix `providers` in infra/regions.tf."
-    }
-  }
 }
 
 # Admits the forwarding roles of the other regions whose rules target this bus, and nobody
@@ -98,7 +99,7 @@ resource "aws_cloudwatch_event_target" "queue" {
   rule           = aws_cloudwatch_event_rule.moebi[each.key].name
   event_bus_name = aws_cloudwatch_event_bus.moebi.name
   target_id      = "queue"
-  arn            = aws_sqs_queue.main[each.value.target.name].arn
+  arn            = local.queue_arn[each.value.target.name]
 
   retry_policy {
     maximum_event_age_in_seconds = 86400
@@ -106,7 +107,7 @@ resource "aws_cloudwatch_event_target" "queue" {
   }
 
   dead_letter_config {
-    arn = aws_sqs_queue.dlq[each.value.target.name].arn
+    arn = local.dlq_arn[each.value.target.name]
   }
 }
 
@@ -115,7 +116,7 @@ resource "aws_cloudwatch_event_target" "function" {
   rule           = aws_cloudwatch_event_rule.moebi[each.key].name
   event_bus_name = aws_cloudwatch_event_bus.moebi.name
   target_id      = "function"
-  arn            = aws_lambda_function.fn[each.value.target.name].arn
+  arn            = local.function_arn[each.value.target.name]
 
   retry_policy {
     maximum_event_age_in_seconds = 3600
@@ -123,7 +124,7 @@ resource "aws_cloudwatch_event_target" "function" {
   }
 
   dead_letter_config {
-    arn = aws_sqs_queue.dlq[each.value.target.name].arn
+    arn = local.dlq_arn[each.value.target.name]
   }
 
   depends_on = [aws_lambda_permission.rule]
@@ -143,6 +144,6 @@ resource "aws_cloudwatch_event_target" "bus" {
   }
 
   dead_letter_config {
-    arn = aws_sqs_queue.dlq["forward"].arn
+    arn = local.dlq_arn["forward"]
   }
 }

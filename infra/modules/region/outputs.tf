@@ -3,6 +3,11 @@ output "region" {
   value       = var.region
 }
 
+output "provider_region" {
+  description = "The region of the provider this instance was given (the root checks it is `region`)."
+  value       = data.aws_region.current.name
+}
+
 output "kms_key_arn" {
   description = "The KMS key of this region (the primary key or its replica)."
   value       = local.key_arn
@@ -25,7 +30,7 @@ output "queue_urls" {
 
 output "queue_arns" {
   description = "Queue ARNs by function."
-  value       = { for f, q in aws_sqs_queue.main : f => q.arn }
+  value       = local.queue_arn
 }
 
 output "queues" {
@@ -46,7 +51,7 @@ output "dlq_urls" {
 
 output "dlq_arns" {
   description = "Dead-letter queue ARNs (by function, and `forward`)."
-  value       = { for k, q in aws_sqs_queue.dlq : k => q.arn }
+  value       = local.dlq_arn
 }
 
 output "function_names" {
@@ -56,7 +61,7 @@ output "function_names" {
 
 output "function_arns" {
   description = "Function ARNs by short name."
-  value       = { for f, fn in aws_lambda_function.fn : f => fn.arn }
+  value       = local.function_arn
 }
 
 output "routes" {
@@ -97,7 +102,7 @@ output "routes" {
 
 output "rule_arns" {
   description = "Rule ARNs by rule name."
-  value       = { for name, r in aws_cloudwatch_event_rule.moebi : name => r.arn }
+  value       = local.rule_arn
 }
 
 output "invoke_permissions" {
@@ -129,5 +134,5 @@ output "alarm_names" {
 
 output "alarm_topic_arn" {
   description = "The SNS topic the alarms notify."
-  value       = aws_sns_topic.alarms.arn
+  value       = local.topic_arn
 }

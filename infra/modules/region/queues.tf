@@ -16,7 +16,7 @@ resource "aws_sqs_queue" "main" {
   kms_master_key_id                 = local.key_arn
   kms_data_key_reuse_period_seconds = 300
   redrive_policy = jsonencode({
-    deadLetterTargetArn = aws_sqs_queue.dlq[each.key].arn
+    deadLetterTargetArn = "${local.arn_head}:sqs:${local.arn_tail}:${aws_sqs_queue.dlq[each.key].name}"
     maxReceiveCount     = local.s.queues.max_receive_count
   })
 }
@@ -27,14 +27,14 @@ resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
   queue_url = aws_sqs_queue.dlq[each.key].id
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
-    sourceQueueArns   = [aws_sqs_queue.main[each.key].arn]
+    sourceQueueArns   = [local.queue_arn[each.key]]
   })
 }
 
 locals {
   # The rules allowed to send into each queue: its own rule(s), nothing else.
   queue_senders = {
-    for q in local.queue_functions : q => [for name, rule in local.queue_rules : aws_cloudwatch_event_rule.moebi[name].arn if rule.target.name == q]
+    for q in local.queue_functions : q => [for name, rule in local.queue_rules : local.rule_arn[name] if rule.target.name == q]
   }
 }
 
@@ -49,7 +49,7 @@ resource "aws_sqs_queue_policy" "main" {
         Effect    = "Allow"
         Principal = { Service = "events.amazonaws.com" }
         Action    = "sqs:SendMessage"
-        Resource  = aws_sqs_queue.main[each.key].arn
+        Resource  = local.queue_arn[each.key]
         Condition = { ArnEquals = { "aws:SourceArn" = each.value } }
       },
       {
@@ -57,7 +57,7 @@ resource "aws_sqs_queue_policy" "main" {
         Effect    = "Deny"
         Principal = { AWS = "*" }
         Action    = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"]
-        Resource  = aws_sqs_queue.main[each.key].arn
+        Resource  = local.queue_arn[each.key]
         Condition = { Bool = { "aws:SecureTransport" = "false" } }
       },
     ]
@@ -76,15 +76,15 @@ resource "aws_sqs_queue_policy" "dlq" {
         Effect    = "Allow"
         Principal = { Service = "events.amazonaws.com" }
         Action    = "sqs:SendMessage"
-        Resource  = aws_sqs_queue.dlq[each.key].arn
-        Condition = { ArnEquals = { "aws:SourceArn" = [for name in each.value : aws_cloudwatch_event_rule.moebi[name].arn] } }
+        Resource  = local.dlq_arn[each.key]
+        Condition = { ArnEquals = { "aws:SourceArn" = [for name in each.value : local.rule_arn[name]] } }
       },
       {
         Sid       = "TlsOnly"
         Effect    = "Deny"
         Principal = { AWS = "*" }
         Action    = ["sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"]
-        Resource  = aws_sqs_queue.dlq[each.key].arn
+        Resource  = local.dlq_arn[each.key]
         Condition = { Bool = { "aws:SecureTransport" = "false" } }
       },
     ]
