@@ -20,6 +20,7 @@
 //! - [`engine`]: what runs the handlers: `engine::local` (SQLite, an in-process bus and
 //!   queues) and `engine::aws` (DynamoDB, EventBridge and SQS through the AWS SDK).
 //! - [`client`]: what a participant or store does (send, read an inbox, add, ask), over any engine.
+//! - `lambda` (feature `aws`): the Lambda runtime the four functions run on.
 //! - `src/main.rs`: the `moebi` CLI. `functions/*`: the four Lambda binaries, wiring only.
 
 pub mod client;
@@ -27,6 +28,8 @@ pub mod contract;
 pub mod engine;
 pub mod handler;
 pub mod invoke;
+#[cfg(feature = "aws")]
+pub mod lambda;
 pub mod pattern;
 pub mod ports;
 pub mod topology;
@@ -35,10 +38,18 @@ pub mod topology;
 /// (as in Lambda). The level comes from `RUST_LOG` (the CLI defaults to `error`: it prints failures itself).
 pub fn init_tracing(json: bool, default_level: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if json {
-        builder.json().with_current_span(true).with_span_list(false).without_time().try_init()
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .without_time()
+            .try_init()
     } else {
         builder.without_time().try_init()
     };

@@ -87,7 +87,12 @@ pub trait Engine: Send + Sync {
     async fn dead_letters(&self, region: Option<&Region>) -> Result<Vec<DeadLetter>, EngineError>;
 
     /// Invokes `function` in `region` with a payload, as Lambda would, and answers its response.
-    async fn invoke(&self, region: &Region, function: Function, payload: &Payload) -> Result<Response, EngineError>;
+    async fn invoke(
+        &self,
+        region: &Region,
+        function: Function,
+        payload: &Payload,
+    ) -> Result<Response, EngineError>;
 }
 
 /// Which function a payload goes to when the caller does not say: the queue an SQS batch
@@ -104,7 +109,9 @@ pub fn function_for(topology: &Topology, region: &Region, payload: &Payload) -> 
             .find_map(|r| serde_json::from_str(r.body.as_deref()?).ok())?,
     };
     let routed = topology.rules(region).into_iter().find_map(|rule| {
-        let hit = crate::pattern::Pattern::parse(&rule.pattern).ok()?.matches(&envelope);
+        let hit = crate::pattern::Pattern::parse(&rule.pattern)
+            .ok()?
+            .matches(&envelope);
         match rule.target {
             Target::Queue(f) | Target::Function(f) if hit => Some(f),
             _ => None,
