@@ -74,7 +74,7 @@ lint:
 
 build: $(LAMBDA)
 	PATH="$(LAMBDA_PATH)" $(CARGO) lambda build --release --arm64 --output-format zip \
-		$(foreach f,$(FUNCTIONS),--bin $(f))
+		$(foreach f,$(FUNCTIONS),-p $(f))
 	@ls -l $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
 
 # A long-running emulator on $(EMULATOR_PORT) with every resource of the topology created.

@@ -10,7 +10,7 @@ command -v cargo-lambda >/dev/null || { echo "lambda-test: cargo-lambda is missi
 
 FUNCTIONS=(chat-send moebi-reply stock-add stock-status)
 echo "lambda-test: building the release bootstraps"
-cargo lambda build --release $(printf -- '--bin %s ' "${FUNCTIONS[@]}")
+cargo lambda build --release $(printf -- '-p %s ' "${FUNCTIONS[@]}")
 cargo build --quiet --bin moebi
 moebi() { target/debug/moebi --engine aws --endpoint-url "$MOEBI_EMULATOR_URL" "$@"; }
 moebi setup >/dev/null
