@@ -192,19 +192,29 @@ async fn open(cli: &Cli, state: &Path) -> Result<Box<dyn Engine>, Failure> {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
-        Command::Demo => {
-            let dir = cli.state.join("demo");
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|e| Failure(format!("cannot clear {}: {e}", dir.display()), 1))?;
+        Command::Demo => match cli.engine {
+            EngineKind::Local => {
+                let dir = cli.state.join("demo");
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)
+                        .map_err(|e| Failure(format!("cannot clear {}: {e}", dir.display()), 1))?;
+                }
+                let engine = open(&cli, &dir).await?;
+                let place = format!("on the embedded engine (state in {})", dir.display());
+                demo(engine.as_ref(), &place).await
             }
-            let engine = match cli.engine {
-                EngineKind::Local => open(&cli, &dir).await?,
-                #[cfg(feature = "aws")]
-                EngineKind::Aws => open(&cli, &dir).await?,
-            };
-            demo(engine.as_ref(), &dir).await
-        }
+            #[cfg(feature = "aws")]
+            EngineKind::Aws => {
+                // A fresh namespace each time, so the story starts from empty inboxes.
+                let ns = format!("demo-{}", &moebi::contract::EventId::random().as_str()[..8]);
+                let config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone())
+                    .with_namespace(&ns);
+                let topology = load_topology(cli.topology.as_deref())?;
+                let engine = moebi::engine::aws::AwsEngine::connect(config, topology).await?;
+                engine.setup().await?;
+                demo(&engine, &format!("on the AWS engine (namespace {ns})")).await
+            }
+        },
         Command::Send { from, to, text } => {
             let engine = open(&cli, &cli.state).await?;
             let id = Client::new(engine.as_ref()).send(from, to, text).await?;
@@ -363,13 +373,11 @@ async fn replay(
     }
 }
 
-async fn demo(engine: &dyn Engine, dir: &Path) -> Result<(), Failure> {
+/// Plays the scenario; `place` says where it runs (the state directory, or the namespace).
+async fn demo(engine: &dyn Engine, place: &str) -> Result<(), Failure> {
     let client = Client::new(engine);
     let t = engine.topology();
-    println!(
-        "moebi demo: the seed's scenario on the embedded engine (state in {})",
-        dir.display()
-    );
+    println!("moebi demo: the seed's scenario {place}");
     for region in &t.regions {
         let mut who: Vec<String> = t
             .participants
