@@ -207,17 +207,9 @@ impl LocalEngine {
     }
 
     fn region(&self, region: &Region) -> Result<&RegionState, EngineError> {
-        self.regions.get(region).ok_or_else(|| {
-            EngineError::Config(format!(
-                "unknown region {region} (regions: {})",
-                self.topology
-                    .regions
-                    .iter()
-                    .map(Region::as_str)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        })
+        self.regions
+            .get(region)
+            .ok_or_else(|| super::unknown_region(&self.topology, region))
     }
 
     fn db(&self, region: &Region) -> Result<MutexGuard<'_, Connection>, PortError> {

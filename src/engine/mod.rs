@@ -95,6 +95,15 @@ pub trait Engine: Send + Sync {
     ) -> Result<Response, EngineError>;
 }
 
+/// The error for a region the topology does not have, listing those it has.
+pub(crate) fn unknown_region(topology: &Topology, region: &Region) -> EngineError {
+    let known: Vec<&str> = topology.regions.iter().map(Region::as_str).collect();
+    EngineError::Config(format!(
+        "unknown region {region} (regions: {})",
+        known.join(", ")
+    ))
+}
+
 /// Which function a payload goes to when the caller does not say: the queue an SQS batch
 /// names, else the rule of the region that matches the event, else the function of its kind.
 pub fn function_for(topology: &Topology, region: &Region, payload: &Payload) -> Option<Function> {

@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use super::{load_sdk_config, sdk_error, AwsConfig, AwsPorts};
 use crate::contract::{ContractError, Event, Participant, Region};
-use crate::engine::{DeadLetter, Engine, EngineError, RunReport};
+use crate::engine::{unknown_region, DeadLetter, Engine, EngineError, RunReport};
 use crate::invoke::{self, Payload, Response};
 use crate::ports::{Bus, InboxEntry, Inboxes};
 use crate::topology::{Function, Target, Topology};
@@ -170,17 +170,7 @@ impl AwsEngine {
         self.regions
             .iter()
             .find(|r| &r.region == region)
-            .ok_or_else(|| {
-                EngineError::Config(format!(
-                    "unknown region {region} (regions: {})",
-                    self.topology
-                        .regions
-                        .iter()
-                        .map(Region::as_str)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ))
-            })
+            .ok_or_else(|| unknown_region(&self.topology, region))
     }
 
     /// The ports of one region, as a function running there sees them.
