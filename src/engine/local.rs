@@ -44,8 +44,8 @@ const ASYNC_ATTEMPTS: u32 = 3;
 const ASYNC_RETRY_SECONDS: i64 = 60;
 /// Most forwarding hops an event may take; more means the routes loop.
 const MAX_HOPS: usize = 4;
-/// Most batches one run delivers; more means something re-publishes forever.
-const MAX_BATCHES: u64 = 1_000_000;
+/// Most deliveries one run makes; more means something re-publishes forever.
+const MAX_DELIVERIES: u64 = 10_000_000;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -433,7 +433,7 @@ impl LocalEngine {
                         break;
                     }
                     progressed = true;
-                    if report.handled + report.failed > MAX_BATCHES * 10 {
+                    if report.handled + report.failed > MAX_DELIVERIES {
                         return Err(EngineError::State(
                             "events keep coming: the run does not settle".into(),
                         ));
