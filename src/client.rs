@@ -133,9 +133,12 @@ impl<'a> Client<'a> {
             .find(|e| e.in_reply_to.as_ref() == Some(&id))
             .map(|e| e.text)
             .ok_or_else(|| {
-                EngineError::State(format!(
-                    "no answer to stock question {id} reached {asker}'s inbox (see `moebi dlq`)"
-                ))
+                EngineError::state(
+                    format!("asking the stock as {asker}"),
+                    crate::ports::Reason(format!(
+                        "no answer to stock question {id} reached the inbox (see `moebi dlq`)"
+                    )),
+                )
             })
     }
 }

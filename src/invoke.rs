@@ -67,11 +67,21 @@ impl Payload {
     }
 }
 
+/// What became of one record of a batch: its message id with its result, so nobody has to
+/// search the batch again to know what happened to it.
+#[derive(Debug)]
+pub struct RecordResult {
+    /// The record's `messageId`.
+    pub message_id: String,
+    /// What the handler did with it.
+    pub result: Result<Outcome, HandlerError>,
+}
+
 /// What a function answers to a payload.
 #[derive(Debug)]
 pub enum Response {
-    /// The batch's failed records (empty when every record succeeded), and why each failed.
-    Batch(SqsBatchResponse, Vec<(String, HandlerError)>),
+    /// Each record of the batch, in order, with its result.
+    Batch(Vec<RecordResult>),
     /// The single event's result.
     Event(Result<Outcome, HandlerError>),
 }
@@ -80,40 +90,52 @@ impl Response {
     /// Whether every record succeeded.
     pub fn succeeded(&self) -> bool {
         match self {
-            Response::Batch(b, _) => b.batch_item_failures.is_empty(),
+            Response::Batch(records) => records.iter().all(|r| r.result.is_ok()),
             Response::Event(r) => r.is_ok(),
         }
     }
+
+    /// The failed records of a batch, with why each failed.
+    pub fn failures(&self) -> Vec<(&str, &HandlerError)> {
+        match self {
+            Response::Batch(records) => records
+                .iter()
+                .filter_map(|r| Some((r.message_id.as_str(), r.result.as_ref().err()?)))
+                .collect(),
+            Response::Event(_) => Vec::new(),
+        }
+    }
+}
+
+/// The partial batch response Lambda reads: the ids of the records that failed.
+pub fn batch_response(records: &[RecordResult]) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in records.iter().filter(|r| r.result.is_err()) {
+        response.add_failure(record.message_id.clone());
+    }
+    response
 }
 
 /// Runs `function` on a payload.
 pub async fn invoke(function: Function, ports: &Ports<'_>, payload: &Payload) -> Response {
     match payload {
-        Payload::Batch(batch) => {
-            let (response, reasons) = batch_of(function, ports, batch).await;
-            Response::Batch(response, reasons)
-        }
+        Payload::Batch(batch) => Response::Batch(batch_of(function, ports, batch).await),
         Payload::Event(event) => Response::Event(single(function, ports, event).await),
     }
 }
 
-/// Runs `function` on every record of an SQS batch; answers the failed ones, with why each failed.
-pub async fn batch_of(
-    function: Function,
-    ports: &Ports<'_>,
-    batch: &SqsEvent,
-) -> (SqsBatchResponse, Vec<(String, HandlerError)>) {
-    let mut response = SqsBatchResponse::default();
-    let mut reasons = Vec::new();
+/// Runs `function` on every record of an SQS batch; answers each record's result, in order.
+pub async fn batch_of(function: Function, ports: &Ports<'_>, batch: &SqsEvent) -> Vec<RecordResult> {
+    let mut results = Vec::with_capacity(batch.records.len());
     for record in &batch.records {
         let message_id = record.message_id.clone().unwrap_or_default();
-        if let Err(e) = one_record(function, ports, record).await {
-            tracing::warn!(message_id = %message_id, error = %e, "record failed");
-            response.add_failure(message_id.clone());
-            reasons.push((message_id, e));
+        let result = one_record(function, ports, record).await;
+        if let Err(e) = &result {
+            tracing::warn!(message_id = %message_id, error = %crate::report(e), "record failed");
         }
+        results.push(RecordResult { message_id, result });
     }
-    (response, reasons)
+    results
 }
 
 #[tracing::instrument(name = "record", skip_all, fields(message_id = record.message_id.as_deref().unwrap_or("")))]
@@ -143,7 +165,8 @@ pub async fn single(
 /// The JSON a Lambda function returns for a response: the batch response, or `null` for an event.
 pub fn response_json(response: &Response) -> Result<Value, &HandlerError> {
     match response {
-        Response::Batch(b, _) => Ok(serde_json::to_value(b).expect("a batch response serializes")),
+        Response::Batch(records) => Ok(serde_json::to_value(batch_response(records))
+            .expect("a batch response serializes")),
         Response::Event(Ok(_)) => Ok(Value::Null),
         Response::Event(Err(e)) => Err(e),
     }

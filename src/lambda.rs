@@ -12,7 +12,7 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::engine::aws::{AwsPorts, FunctionConfig};
+use crate::engine::aws::{FunctionConfig, FunctionPorts};
 use crate::engine::EngineError;
 use crate::invoke::{self, Payload, Response};
 use crate::topology::{Function, Topology};
@@ -24,11 +24,11 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
         Ok(ports) => Arc::new(ports),
         Err(e) => {
             // Lambda shows the init error; the log keeps it with the others.
-            tracing::error!(%function, error = %e, "cannot start");
+            tracing::error!(%function, error = %crate::report(&e), "cannot start");
             return Err(e.into());
         }
     };
-    tracing::info!(%function, region = %ports.region(), "started");
+    tracing::info!(%function, region = %ports.store().region(), "started");
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let ports = ports.clone();
         async move { handle(function, &ports, event).await }
@@ -37,7 +37,7 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
 }
 
 /// Reads the configuration and builds the clients, naming whatever is missing.
-async fn connect() -> Result<AwsPorts, EngineError> {
+async fn connect() -> Result<FunctionPorts, EngineError> {
     let config = FunctionConfig::from_env()?;
     let topology = match std::env::var_os("MOEBI_TOPOLOGY") {
         Some(path) if !path.is_empty() => Topology::load(std::path::Path::new(&path))?,
@@ -50,13 +50,13 @@ async fn connect() -> Result<AwsPorts, EngineError> {
                 .into(),
         ));
     }
-    AwsPorts::connect(&config.aws, Arc::new(topology), &config.region).await
+    FunctionPorts::connect(&config, topology).await
 }
 
 /// One invocation: the payload (an SQS batch or one EventBridge event) handed to the handler.
 async fn handle(
     function: Function,
-    ports: &AwsPorts,
+    ports: &FunctionPorts,
     event: LambdaEvent<Value>,
 ) -> Result<Value, Diagnostic> {
     let span = tracing::info_span!(
@@ -73,13 +73,12 @@ async fn handle(
             }
         })?;
         let response = invoke::invoke(function, &ports.ports(), &payload).await;
-        if let (Payload::Batch(batch), Response::Batch(_, reasons)) = (&payload, &response) {
-            for (message_id, reason) in reasons {
-                let record = batch
-                    .records
-                    .iter()
-                    .find(|r| r.message_id.as_deref() == Some(message_id.as_str()));
-                record_failure(ports, record, message_id, &reason.to_string()).await;
+        if let (Payload::Batch(batch), Response::Batch(records)) = (&payload, &response) {
+            // Records come back in the batch's order, each with its own id.
+            for (record, result) in batch.records.iter().zip(records) {
+                if let Err(e) = &result.result {
+                    record_failure(ports, record, &result.message_id, &crate::report(e)).await;
+                }
             }
         }
         match invoke::response_json(&response) {
@@ -90,8 +89,8 @@ async fn handle(
             // A failed EventBridge event is an error, so Lambda retries it (and then hands it to
             // the function's on-failure destination).
             Err(e) => Err(Diagnostic {
-                error_type: "HandlerError".into(),
-                error_message: e.to_string(),
+                error_type: e.error_type().into(),
+                error_message: crate::report(e),
             }),
         }
     }
@@ -102,20 +101,26 @@ async fn handle(
 /// Keeps why a record of an SQS batch failed, for whoever reads the DLQ later. Best effort:
 /// SQS retries the record whether or not the reason could be written.
 async fn record_failure(
-    ports: &AwsPorts,
-    record: Option<&SqsMessage>,
+    ports: &FunctionPorts,
+    record: &SqsMessage,
     message_id: &str,
     reason: &str,
 ) {
     let queue = record
-        .and_then(|r| r.event_source_arn.as_deref())
+        .event_source_arn
+        .as_deref()
         .and_then(|arn| arn.rsplit(':').next())
         .unwrap_or_default();
     let count = record
-        .and_then(|r| r.attributes.get("ApproximateReceiveCount"))
+        .attributes
+        .get("ApproximateReceiveCount")
         .and_then(|c| c.parse().ok())
         .unwrap_or(1);
-    if let Err(e) = ports.record_failure(queue, message_id, count, reason).await {
-        tracing::warn!(%message_id, error = %e, "cannot record why the record failed");
+    if let Err(e) = ports
+        .store()
+        .record_failure(queue, message_id, count, reason)
+        .await
+    {
+        tracing::warn!(%message_id, error = %crate::report(&e), "cannot record why the record failed");
     }
 }

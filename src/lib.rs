@@ -13,12 +13,16 @@
 //!   derived from it, the same rules Terraform writes.
 //! - [`pattern`]: the EventBridge event-pattern matcher the embedded bus routes with.
 //! - [`ports`]: the capabilities handlers need (inboxes, stock shares, the bus), as traits.
+//! - [`store`]: the DynamoDB store (inboxes, shares, idempotency), on the official SDK, the one
+//!   implementation of inboxes and shares both engines run.
 //! - [`handler`]: one file per function (chat-send, moebi-reply, stock-add, stock-status);
 //!   each depends only on the ports.
 //! - [`invoke`]: Lambda payloads (SQS batches, EventBridge events) handed to a handler record
 //!   by record, with partial batch failures.
-//! - [`engine`]: what runs the handlers: `engine::local` (SQLite, an in-process bus and
-//!   queues) and `engine::aws` (DynamoDB, EventBridge and SQS through the AWS SDK).
+//! - [`engine`]: what runs the handlers. Shared: the event source mapping (`engine::pump`)
+//!   over a queue port, and replication as global tables do it (`engine::replicator`).
+//!   `engine::local` (an embedded DynamoDB, SQLite queues, an in-process bus) and
+//!   `engine::aws` (EventBridge and SQS through the AWS SDK) keep only what differs.
 //! - [`client`]: what a participant or store does (send, read an inbox, add, ask), over any engine.
 //! - `lambda` (feature `aws`): the Lambda runtime the four functions run on.
 //! - `src/main.rs`: the `moebi` CLI. `functions/*`: the four Lambda binaries, wiring only.
@@ -32,7 +36,24 @@ pub mod invoke;
 pub mod lambda;
 pub mod pattern;
 pub mod ports;
+pub mod store;
 pub mod topology;
+
+/// An error with every cause under it, `outer: inner: innermost`, for a log line or a terminal.
+pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        let next = e.to_string();
+        // Some errors repeat their cause in their own message; say it once.
+        if !text.ends_with(&next) {
+            text.push_str(": ");
+            text.push_str(&next);
+        }
+        cause = e.source();
+    }
+    text
+}
 
 /// Installs the `tracing` subscriber: human-readable on a terminal, JSON when `json` is set
 /// (as in Lambda). The level comes from `RUST_LOG` (the CLI defaults to `error`: it prints failures itself).

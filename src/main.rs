@@ -10,7 +10,7 @@ use moebi::client::Client;
 use moebi::contract::Region;
 use moebi::engine::local::LocalEngine;
 use moebi::engine::{function_for, Engine, EngineError};
-use moebi::invoke::{Payload, Response};
+use moebi::invoke::{batch_response, Payload, Response};
 use moebi::ports::InboxEntry;
 use moebi::topology::{Function, Topology};
 
@@ -45,7 +45,7 @@ struct Cli {
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum EngineKind {
-    /// The embedded engine: SQLite files under --state.
+    /// The embedded engine: an embedded DynamoDB and SQLite queues under --state.
     Local,
     /// DynamoDB, EventBridge and SQS (on AWS, or an emulator with --endpoint-url).
     #[cfg(feature = "aws")]
@@ -141,7 +141,7 @@ struct Failure(String, u8);
 
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
-        Failure(e.to_string(), 1)
+        Failure(moebi::report(&e), 1)
     }
 }
 
@@ -179,7 +179,7 @@ fn load_topology(path: Option<&Path>) -> Result<Topology, Failure> {
 async fn open(cli: &Cli, state: &Path) -> Result<Box<dyn Engine>, Failure> {
     let topology = load_topology(cli.topology.as_deref())?;
     match cli.engine {
-        EngineKind::Local => Ok(Box::new(LocalEngine::open(state, topology)?)),
+        EngineKind::Local => Ok(Box::new(LocalEngine::open(state, topology).await?)),
         #[cfg(feature = "aws")]
         EngineKind::Aws => {
             let config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone());
@@ -343,13 +343,18 @@ async fn replay(
         let response = engine.invoke(&region, function, &payload).await?;
         engine.run_until_idle().await?;
         match &response {
-            Response::Batch(batch, reasons) => {
+            Response::Batch(records) => {
                 println!(
                     "{}",
-                    serde_json::to_string(batch).expect("a batch response serializes")
+                    serde_json::to_string(&batch_response(records))
+                        .expect("a batch response serializes")
                 );
-                for (id, reason) in reasons {
-                    eprintln!("{}: record {id} failed: {reason}", file.display());
+                for (id, reason) in response.failures() {
+                    eprintln!(
+                        "{}: record {id} failed: {}",
+                        file.display(),
+                        moebi::report(reason)
+                    );
                 }
             }
             Response::Event(Ok(outcome)) => println!(
@@ -359,9 +364,9 @@ async fn replay(
             Response::Event(Err(e)) => {
                 println!(
                     "{}",
-                    serde_json::json!({ "errorType": "HandlerError", "errorMessage": e.to_string() })
+                    serde_json::json!({ "errorType": e.error_type(), "errorMessage": moebi::report(e) })
                 );
-                eprintln!("{}: event failed: {e}", file.display());
+                eprintln!("{}: event failed: {}", file.display(), moebi::report(e));
             }
         }
         failed |= !response.succeeded();

@@ -1,7 +1,8 @@
 //! The ports: the small capabilities the handlers need, implemented by each engine.
 //!
-//! A handler asks only for what it uses. No port mentions AWS; `engine::local` implements
-//! them on SQLite and an in-process bus, `engine::aws` on DynamoDB and EventBridge.
+//! A handler asks only for what it uses. No port mentions AWS: the inboxes and stock shares
+//! are implemented once, by [`crate::store::DynamoStore`] (on DynamoDB, or the embedded
+//! DynamoDB), and the bus by each engine (in-process, or EventBridge).
 
 use std::fmt;
 
@@ -21,17 +22,45 @@ pub enum Outcome {
     Duplicate,
 }
 
-/// A failure of the infrastructure behind a port: transient, worth a retry.
+/// What caused a failure: any error, kept whole so its chain can be reported and inspected.
+pub type Cause = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// A failure of the infrastructure behind a port, or of what it holds.
 #[derive(Debug, thiserror::Error)]
 pub enum PortError {
-    /// The store (SQLite, DynamoDB) failed.
-    #[error("storage failed: {0}")]
-    Storage(String),
-    /// The bus (in-process, EventBridge) failed.
-    #[error("publishing failed: {0}")]
-    Bus(String),
+    /// The store (DynamoDB, or the embedded one) could not do an operation.
+    #[error("storage: {operation} failed")]
+    Storage {
+        /// The operation, e.g. `TransactWriteItems (inbox entry)`.
+        operation: String,
+        /// Whether doing it again may succeed.
+        retryable: bool,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
+    /// The store holds an item moebi cannot read back.
+    #[error("storage: {what} is unreadable")]
+    Corrupt {
+        /// Which item.
+        what: String,
+        /// What is wrong with it.
+        #[source]
+        source: Cause,
+    },
+    /// The bus (in-process, EventBridge) could not take events.
+    #[error("publishing: {operation} failed")]
+    Bus {
+        /// The operation.
+        operation: String,
+        /// Whether publishing again may succeed.
+        retryable: bool,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
     /// A stock total would no longer fit.
-    #[error("field `detail.qty`: the stock of {product} would exceed {limit}")]
+    #[error("the stock of {product} would exceed {limit}")]
     Overflow {
         /// The product.
         product: Product,
@@ -39,6 +68,30 @@ pub enum PortError {
         limit: u64,
     },
 }
+
+impl PortError {
+    /// A storage failure of `operation`, retryable as `source` says.
+    pub fn storage(operation: impl Into<String>, source: crate::store::SdkFailure) -> Self {
+        PortError::Storage {
+            operation: operation.into(),
+            retryable: source.retryable,
+            source: Box::new(source),
+        }
+    }
+
+    /// Whether the same call may succeed later (the infrastructure, not the data, failed).
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            PortError::Storage { retryable, .. } | PortError::Bus { retryable, .. } => *retryable,
+            PortError::Corrupt { .. } | PortError::Overflow { .. } => false,
+        }
+    }
+}
+
+/// A failure described by its message alone: the leaf of a chain, where nothing deeper caused it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Reason(pub String);
 
 /// The idempotency key of one effect: which function applied which event.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -108,7 +161,8 @@ pub struct StockShare {
     pub qty: u64,
 }
 
-/// Largest total one share may hold: both SQLite and DynamoDB keep it as a signed 64-bit number.
+/// Largest total one share may hold: kept below what a signed 64-bit number holds, so every
+/// reader (DynamoDB's numbers, the SDK, SQLite under dynoxide) reads it back exactly.
 pub const MAX_SHARE: u64 = i64::MAX as u64;
 
 /// The participants' inboxes.

@@ -1,28 +1,48 @@
 //! The engines: what runs the handlers. `local` (the default) on one machine, `aws` on AWS or
 //! an emulator of it. The CLI and the tests drive either through [`Engine`].
+//!
+//! What both engines share is written once here: the event source mapping ([`pump`]) over a
+//! small [`queue::Queue`] port, and replication as global tables do it ([`replicator`]). The
+//! DynamoDB store they both run is [`crate::store`]. `local` and `aws` hold only what differs:
+//! the bus, the queues, and how the resources come to exist.
 
+pub mod names;
+pub mod pump;
+pub mod queue;
+pub mod replicator;
+
+#[cfg(feature = "local")]
 pub mod local;
 
 #[cfg(feature = "aws")]
 pub mod aws;
+
+pub use names::Names;
+pub use pump::settings;
 
 use async_trait::async_trait;
 use serde::Serialize;
 
 use crate::contract::{ContractError, Event, Participant, Region};
 use crate::invoke::{Payload, Response};
-use crate::ports::{InboxEntry, PortError};
+use crate::ports::{Cause, InboxEntry, PortError};
 use crate::topology::{Function, Target, Topology, TopologyError};
 
 /// Why an engine could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
-    /// The engine's state (files, database) failed.
-    #[error("state: {0}")]
-    State(String),
-    /// The engine's AWS services (or their emulator) failed.
-    #[error("aws: {0}")]
-    Aws(String),
+    /// The engine's own state (its directory, its queues' database, its embedded servers) failed.
+    #[error("state: {what}")]
+    State {
+        /// What failed.
+        what: String,
+        /// Why.
+        #[source]
+        source: Cause,
+    },
+    /// A queue failed.
+    #[error(transparent)]
+    Queue(#[from] queue::QueueError),
     /// Configuration is missing or wrong.
     #[error("configuration: {0}")]
     Config(String),
@@ -32,12 +52,22 @@ pub enum EngineError {
     /// The topology is invalid.
     #[error(transparent)]
     Topology(#[from] TopologyError),
-    /// A port failed.
+    /// A port (the store, the bus) failed.
     #[error(transparent)]
     Port(#[from] PortError),
-    /// A payload cannot be replayed as given.
-    #[error("replay: {0}")]
-    Replay(String),
+    /// Events keep coming: the run does not settle.
+    #[error("the run does not settle: {0}")]
+    Runaway(String),
+}
+
+impl EngineError {
+    /// A failure of the engine's own state.
+    pub fn state(what: impl Into<String>, source: impl Into<Cause>) -> Self {
+        EngineError::State {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// A message that failed too often and was set aside, with why.
@@ -64,8 +94,29 @@ pub struct RunReport {
     pub handled: u64,
     /// Record failures (each retry counts).
     pub failed: u64,
+    /// Of the failures, those the infrastructure caused (retrying may help).
+    pub retryable: u64,
     /// Messages moved to a dead-letter queue.
     pub dead: u64,
+    /// Stream records replication applied to another region.
+    pub replicated: u64,
+}
+
+impl std::ops::AddAssign for RunReport {
+    fn add_assign(&mut self, other: Self) {
+        self.handled += other.handled;
+        self.failed += other.failed;
+        self.retryable += other.retryable;
+        self.dead += other.dead;
+        self.replicated += other.replicated;
+    }
+}
+
+impl RunReport {
+    /// Whether the run did anything at all.
+    pub fn progressed(&self) -> bool {
+        self.handled + self.failed + self.dead + self.replicated > 0
+    }
 }
 
 /// One way of running moebi.

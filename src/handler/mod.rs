@@ -41,12 +41,28 @@ pub enum HandlerError {
 }
 
 impl HandlerError {
-    /// Whether the error is in the event itself, so no retry can succeed.
+    /// Whether the error is in the event itself (or in what the store holds), so no retry
+    /// can succeed.
     pub fn is_permanent(&self) -> bool {
-        !matches!(
-            self,
-            HandlerError::Port(PortError::Storage(_) | PortError::Bus(_))
-        )
+        !matches!(self, HandlerError::Port(e) if e.is_retryable())
+    }
+
+    /// The error type Lambda reports (its `Diagnostic`), which says whether a retry may help:
+    /// `Retryable.<what>` or `Permanent.<what>`, so logs, metrics and alarms can tell.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            HandlerError::Contract(_) => "Permanent.InvalidEvent",
+            HandlerError::WrongKind { .. } => "Permanent.WrongFunction",
+            HandlerError::WrongRegion { .. } => "Permanent.WrongRegion",
+            HandlerError::Port(e) => match e {
+                PortError::Overflow { .. } => "Permanent.Overflow",
+                PortError::Corrupt { .. } => "Permanent.CorruptState",
+                PortError::Storage { retryable: true, .. } => "Retryable.Storage",
+                PortError::Storage { .. } => "Permanent.Storage",
+                PortError::Bus { retryable: true, .. } => "Retryable.Bus",
+                PortError::Bus { .. } => "Permanent.Bus",
+            },
+        }
     }
 }
 
@@ -69,7 +85,7 @@ pub async fn handle(
     };
     match &outcome {
         Ok(o) => tracing::info!(outcome = ?o, "handled"),
-        Err(e) => tracing::warn!(error = %e, "rejected"),
+        Err(e) => tracing::warn!(error = %crate::report(e), error_type = e.error_type(), "rejected"),
     }
     outcome
 }

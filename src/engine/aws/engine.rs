@@ -1,72 +1,42 @@
-//! The engine the CLI and the tests drive: every region's ports, and (in emulator mode) the
-//! event source mappings Lambda would run, as a pump over the SQS queues.
+//! The engine the CLI and the tests drive on AWS or an emulator: every region's store, bus and
+//! queues, and (on an emulator) the shared event source mapping and replicator that Lambda and
+//! global tables would run.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{
-    ChangeMessageVisibilityBatchRequestEntry, DeleteMessageBatchRequestEntry, Message,
-    MessageSystemAttributeName, QueueAttributeName,
-};
-use serde_json::Value;
 
-use super::{load_sdk_config, sdk_error, AwsConfig, AwsPorts};
+use super::bus::EventBridgeBus;
+use super::sqs::{queue_arn, queue_depth, QueueHandle, SqsQueue};
+use super::{in_region, load_sdk_config, AwsConfig};
 use crate::contract::{ContractError, Event, Participant, Region};
+use crate::engine::pump::{self, Delivery, Mapping};
+use crate::engine::queue::{Queue, QueueError};
+use crate::engine::replicator::{Replica, Replicator};
 use crate::engine::{unknown_region, DeadLetter, Engine, EngineError, RunReport};
 use crate::invoke::{self, Payload, Response};
-use crate::ports::{Bus, InboxEntry, Inboxes};
-use crate::topology::{Function, Target, Topology};
+use crate::ports::{Bus, InboxEntry, Inboxes, Ports, Reason};
+use crate::store::DynamoStore;
+use crate::topology::{Function, Topology};
 
-/// Receives before a message of a function-target queue goes to its DLQ (emulator only): the
-/// attempts Lambda makes at an asynchronous invocation.
-const ASYNC_ATTEMPTS: u32 = 3;
 /// Most pump passes one run makes; more means something re-publishes forever.
 const MAX_PASSES: u32 = 10_000;
-/// Most messages `dead_letters` reads from one DLQ.
-const MAX_DEAD_LETTERS: usize = 1_000;
-/// How long `dead_letters` hides the messages it has read, so the next receive returns others;
-/// they are made visible again right after.
-const DLQ_PEEK_SECONDS: i32 = 30;
 /// On AWS: how long a run waits for Lambda to empty the queues.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// On AWS: the pause between two looks at the queues.
 const DRAIN_POLL: Duration = Duration::from_secs(1);
 
-/// How a queue's messages reach its function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Delivery {
-    /// An SQS queue behind an event source mapping: batches, partial batch failures.
-    Batch,
-    /// Emulator only: a queue standing in for EventBridge invoking the function directly;
-    /// each message is handed over as one EventBridge event.
-    Single,
-}
-
-/// One queue of a region, in front of one function.
-#[derive(Debug, Clone)]
-pub(super) struct QueueSpec {
-    pub(super) function: Function,
-    pub(super) delivery: Delivery,
-    /// Receives after which SQS moves a message to the DLQ.
-    pub(super) max_receives: u32,
-}
-
-/// Where a queue is.
-#[derive(Debug, Clone)]
-pub(super) struct QueueHandle {
-    pub(super) url: String,
-    pub(super) arn: String,
-}
-
 /// One region's clients.
 pub(super) struct RegionClients {
     pub(super) region: Region,
-    pub(super) ports: AwsPorts,
+    pub(super) store: DynamoStore,
+    pub(super) bus: EventBridgeBus,
     pub(super) sqs: aws_sdk_sqs::Client,
-    pub(super) queues: Vec<QueueSpec>,
+    /// The queues of the region: on AWS only those in front of event source mappings; on an
+    /// emulator also those standing in for EventBridge invoking a function.
+    pub(super) mappings: Vec<Mapping>,
 }
 
 /// The AWS engine: DynamoDB, EventBridge and SQS in every region of the topology.
@@ -75,41 +45,10 @@ pub struct AwsEngine {
     pub(super) topology: Arc<Topology>,
     /// In topology order.
     pub(super) regions: Vec<RegionClients>,
-    /// Queue URLs and ARNs found so far, by name and region.
+    /// Emulator only: replication between the regions' tables, as global tables do it.
+    replicator: Option<Replicator>,
+    /// Queue URLs and ARNs found so far, by region and name.
     queue_cache: Mutex<HashMap<(Region, String), QueueHandle>>,
-}
-
-/// The receive count SQS reports for a message.
-fn receive_count(msg: &Message) -> u32 {
-    msg.attributes()
-        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(1)
-}
-
-/// The SQS batch Lambda's event source mapping builds from received messages.
-fn sqs_event(region: &Region, queue_arn: &str, messages: &[Message]) -> SqsEvent {
-    let mut event = SqsEvent::default();
-    for msg in messages {
-        let mut record = SqsMessage::default();
-        record.message_id = msg.message_id().map(str::to_owned);
-        record.receipt_handle = msg.receipt_handle().map(str::to_owned);
-        record.body = msg.body().map(str::to_owned);
-        record.md5_of_body = msg.md5_of_body().map(str::to_owned);
-        record.attributes = msg
-            .attributes()
-            .map(|a| {
-                a.iter()
-                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        record.event_source = Some("aws:sqs".into());
-        record.event_source_arn = Some(queue_arn.to_owned());
-        record.aws_region = Some(region.to_string());
-        event.records.push(record);
-    }
-    event
 }
 
 impl AwsEngine {
@@ -125,35 +64,35 @@ impl AwsEngine {
         // AWS, route) for their own region.
         let sdk = load_sdk_config(&config, first).await;
         let mut regions = Vec::new();
+        let mut replicas = Vec::new();
         for region in &topology.regions {
-            let mut queues: Vec<QueueSpec> = Vec::new();
-            for rule in topology.rules(region) {
-                let spec = match rule.target {
-                    Target::Queue(f) => QueueSpec {
-                        function: f,
-                        delivery: Delivery::Batch,
-                        max_receives: topology.queues.max_receive_count,
-                    },
-                    // The emulator cannot invoke Lambda: a queue takes the function's place.
-                    Target::Function(f) if config.emulated() => QueueSpec {
-                        function: f,
-                        delivery: Delivery::Single,
-                        max_receives: ASYNC_ATTEMPTS,
-                    },
-                    Target::Function(_) | Target::Bus(_) => continue,
-                };
-                if !queues.iter().any(|q| q.function == spec.function) {
-                    queues.push(spec);
-                }
-            }
+            let here = in_region(&sdk, region);
+            let dynamo = aws_sdk_dynamodb::Client::new(&here);
+            replicas.push(Replica {
+                region: region.clone(),
+                table: config.names.table.clone(),
+                dynamo: dynamo.clone(),
+                streams: aws_sdk_dynamodbstreams::Client::new(&here),
+            });
+            let mappings = pump::mappings(&topology, region)
+                .into_iter()
+                // On AWS, EventBridge invokes those functions itself: no queue.
+                .filter(|m| config.emulated() || m.delivery == Delivery::Batch)
+                .collect();
             regions.push(RegionClients {
                 region: region.clone(),
-                ports: AwsPorts::with_sdk(&config, &sdk, topology.clone(), region),
-                sqs: aws_sdk_sqs::Client::new(&super::in_region(&sdk, region)),
-                queues,
+                store: DynamoStore::new(region.clone(), config.names.table.clone(), dynamo),
+                bus: EventBridgeBus::new(
+                    region.clone(),
+                    config.names.bus.clone(),
+                    aws_sdk_eventbridge::Client::new(&here),
+                ),
+                sqs: aws_sdk_sqs::Client::new(&here),
+                mappings,
             });
         }
         Ok(Self {
+            replicator: config.emulated().then(|| Replicator::new(replicas)),
             config,
             topology,
             regions,
@@ -174,14 +113,20 @@ impl AwsEngine {
     }
 
     /// The ports of one region, as a function running there sees them.
-    pub fn ports_of(&self, region: &Region) -> Result<&AwsPorts, EngineError> {
-        Ok(&self.region(region)?.ports)
+    pub fn ports_of(&self, region: &Region) -> Result<Ports<'_>, EngineError> {
+        let rc = self.region(region)?;
+        Ok(Ports {
+            region: &rc.region,
+            topology: &self.topology,
+            inboxes: &rc.store,
+            stock: &rc.store,
+            bus: &rc.bus,
+        })
     }
 
-    fn cached(&self, region: &Region, name: &str) -> Option<QueueHandle> {
-        // A panic while holding the lock leaves a map of found URLs, still right.
-        let cache = self.queue_cache.lock().unwrap_or_else(|p| p.into_inner());
-        cache.get(&(region.clone(), name.to_owned())).cloned()
+    /// Emulator only: the replication between the regions' tables.
+    pub fn replicator(&self) -> Option<&Replicator> {
+        self.replicator.as_ref()
     }
 
     pub(super) fn remember(&self, region: &Region, name: &str, handle: QueueHandle) {
@@ -190,12 +135,16 @@ impl AwsEngine {
     }
 
     /// The queue `name` of a region: its URL and ARN.
-    pub(super) async fn queue(
+    pub(super) async fn handle(
         &self,
         rc: &RegionClients,
         name: &str,
     ) -> Result<QueueHandle, EngineError> {
-        if let Some(handle) = self.cached(&rc.region, name) {
+        let cached = {
+            let cache = self.queue_cache.lock().unwrap_or_else(|p| p.into_inner());
+            cache.get(&(rc.region.clone(), name.to_owned())).cloned()
+        };
+        if let Some(handle) = cached {
             return Ok(handle);
         }
         let url = match rc.sqs.get_queue_url().queue_name(name).send().await {
@@ -209,7 +158,16 @@ impl AwsEngine {
                     rc.region
                 )))
             }
-            Err(e) => return Err(EngineError::Aws(sdk_error("GetQueueUrl", &e))),
+            Err(e) => {
+                let e = crate::store::SdkFailure::from(e);
+                return Err(QueueError {
+                    queue: name.to_owned(),
+                    operation: "GetQueueUrl",
+                    retryable: e.retryable,
+                    source: Box::new(e),
+                }
+                .into());
+            }
         };
         let handle = QueueHandle {
             arn: queue_arn(&rc.sqs, &url).await?,
@@ -219,111 +177,39 @@ impl AwsEngine {
         Ok(handle)
     }
 
+    /// The queue in front of `function` in a region, with its DLQ.
+    async fn queue(&self, rc: &RegionClients, function: Function) -> Result<SqsQueue, EngineError> {
+        let names = &self.config.names;
+        Ok(SqsQueue {
+            sqs: rc.sqs.clone(),
+            region: rc.region.clone(),
+            name: names.queue(function),
+            queue: self.handle(rc, &names.queue(function)).await?,
+            dlq: self.handle(rc, &names.dlq(function)).await?,
+            store: rc.store.clone(),
+            retry_at_once: self.config.emulated(),
+        })
+    }
+
     /// One pass of the event source mappings (emulator only): every queue of every region is
-    /// received from once, and what it gave is handed to its function. Records that succeed are
-    /// deleted; failed ones are made visible again at once, and after their last receive SQS's
-    /// redrive policy moves them to the DLQ.
+    /// received from once and what it gave is handed to its function; then replication.
     pub async fn pump_once(&self) -> Result<RunReport, EngineError> {
-        if !self.config.emulated() {
+        let Some(replicator) = &self.replicator else {
             return Err(EngineError::Config(
                 "on AWS, Lambda's event source mappings poll the queues; pumping needs an emulator (--endpoint-url)"
                     .into(),
             ));
-        }
+        };
         let mut report = RunReport::default();
         for rc in &self.regions {
-            for spec in &rc.queues {
-                self.pump_queue(rc, spec, &mut report).await?;
+            let ports = self.ports_of(&rc.region)?;
+            for mapping in &rc.mappings {
+                let queue = self.queue(rc, mapping.function).await?;
+                report += pump::pump(&queue, mapping, &ports).await?;
             }
         }
+        report.replicated += replicator.run().await?;
         Ok(report)
-    }
-
-    async fn pump_queue(
-        &self,
-        rc: &RegionClients,
-        spec: &QueueSpec,
-        report: &mut RunReport,
-    ) -> Result<(), EngineError> {
-        let name = self.config.names.queue(spec.function);
-        let queue = self.queue(rc, &name).await?;
-        let out = rc
-            .sqs
-            .receive_message()
-            .queue_url(&queue.url)
-            .max_number_of_messages(self.topology.queues.batch_size as i32)
-            .wait_time_seconds(0)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .send()
-            .await
-            .map_err(|e| EngineError::Aws(sdk_error("ReceiveMessage", &e)))?;
-        let messages = out.messages();
-        if messages.is_empty() {
-            return Ok(());
-        }
-        let batch = sqs_event(&rc.region, &queue.arn, messages);
-        let ports = rc.ports.ports();
-        let failures: Vec<(String, String)> = match spec.delivery {
-            Delivery::Batch => {
-                let (_, reasons) = invoke::batch_of(spec.function, &ports, &batch).await;
-                reasons
-                    .into_iter()
-                    .map(|(id, e)| (id, e.to_string()))
-                    .collect()
-            }
-            Delivery::Single => {
-                // Emulator: each message stands for one asynchronous invocation by EventBridge.
-                let mut failures = Vec::new();
-                for record in &batch.records {
-                    let id = record.message_id.clone().unwrap_or_default();
-                    let body = record.body.as_deref().unwrap_or_default();
-                    let result = match serde_json::from_str::<Value>(body) {
-                        Ok(event) => invoke::single(spec.function, &ports, &event)
-                            .await
-                            .map_err(|e| e.to_string()),
-                        Err(e) => {
-                            Err(ContractError::Malformed(format!("not JSON: {e}")).to_string())
-                        }
-                    };
-                    if let Err(reason) = result {
-                        tracing::warn!(message_id = %id, error = %reason, "event failed");
-                        failures.push((id, reason));
-                    }
-                }
-                failures
-            }
-        };
-        let mut done = Vec::new();
-        let mut retry = Vec::new();
-        for msg in messages {
-            let id = msg.message_id().unwrap_or_default();
-            let Some(handle) = msg.receipt_handle() else {
-                tracing::warn!(message_id = %id, "a message came without a receipt handle");
-                continue;
-            };
-            match failures.iter().find(|(f, _)| f == id) {
-                None => done.push(handle),
-                Some((_, reason)) => {
-                    let count = receive_count(msg);
-                    if let Err(e) = rc.ports.record_failure(&name, id, count, reason).await {
-                        // The reason is a courtesy to whoever reads the DLQ; the retry matters more.
-                        tracing::warn!(message_id = %id, error = %e, "cannot record why a message failed");
-                    }
-                    if count >= spec.max_receives {
-                        // SQS moves it to the DLQ when it is next received.
-                        report.dead += 1;
-                    }
-                    retry.push(handle);
-                }
-            }
-        }
-        report.handled += done.len() as u64;
-        report.failed += retry.len() as u64;
-        delete_batch(&rc.sqs, &queue.url, &done).await?;
-        // Emulator: Lambda would leave a failed record hidden until its visibility timeout ends;
-        // showing it again at once lets a run retry without waiting minutes.
-        change_visibility(&rc.sqs, &queue.url, &retry, 0).await?;
-        Ok(())
     }
 
     /// On AWS: waits until Lambda has emptied every queue (or gives up after a minute).
@@ -334,10 +220,8 @@ impl AwsEngine {
             tokio::time::sleep(DRAIN_POLL).await;
             let mut waiting = 0u64;
             for rc in &self.regions {
-                for spec in &rc.queues {
-                    let queue = self
-                        .queue(rc, &self.config.names.queue(spec.function))
-                        .await?;
+                for m in &rc.mappings {
+                    let queue = self.handle(rc, &self.config.names.queue(m.function)).await?;
                     waiting += queue_depth(&rc.sqs, &queue.url).await?;
                 }
             }
@@ -345,177 +229,16 @@ impl AwsEngine {
                 return Ok(RunReport::default());
             }
             if Instant::now() > deadline {
-                return Err(EngineError::Aws(format!(
-                    "{waiting} message(s) still in the queues after {} s",
-                    DRAIN_TIMEOUT.as_secs()
-                )));
+                return Err(EngineError::state(
+                    "waiting for Lambda to drain the queues",
+                    Reason(format!(
+                        "{waiting} message(s) still queued after {} s",
+                        DRAIN_TIMEOUT.as_secs()
+                    )),
+                ));
             }
         }
     }
-
-    async fn dead_letters_of(&self, rc: &RegionClients) -> Result<Vec<DeadLetter>, EngineError> {
-        let mut letters = Vec::new();
-        for spec in &rc.queues {
-            let source = self.config.names.queue(spec.function);
-            let dlq = self
-                .queue(rc, &self.config.names.dlq(spec.function))
-                .await?;
-            // A receive returns at most 10 messages: hide what was read so the next receive
-            // returns the others, then show them all again.
-            let mut read: Vec<Message> = Vec::new();
-            while read.len() < MAX_DEAD_LETTERS {
-                let out = rc
-                    .sqs
-                    .receive_message()
-                    .queue_url(&dlq.url)
-                    .max_number_of_messages(10)
-                    .visibility_timeout(DLQ_PEEK_SECONDS)
-                    .wait_time_seconds(if self.config.emulated() { 0 } else { 1 })
-                    .message_system_attribute_names(MessageSystemAttributeName::All)
-                    .send()
-                    .await
-                    .map_err(|e| EngineError::Aws(sdk_error("ReceiveMessage (DLQ)", &e)))?;
-                if out.messages().is_empty() {
-                    break;
-                }
-                for msg in out.messages() {
-                    if !read.iter().any(|m| m.message_id() == msg.message_id()) {
-                        read.push(msg.clone());
-                    }
-                }
-            }
-            let handles: Vec<&str> = read.iter().filter_map(Message::receipt_handle).collect();
-            change_visibility(&rc.sqs, &dlq.url, &handles, 0).await?;
-            for msg in &read {
-                let message_id = msg.message_id().unwrap_or_default().to_owned();
-                let recorded = rc.ports.failure(&message_id).await?;
-                // Reading the DLQ just counted one more receive.
-                let seen = receive_count(msg).saturating_sub(1).max(1);
-                let (reason, receive_count) = match recorded {
-                    Some((reason, count)) if count > 0 => (reason, count),
-                    _ => (
-                        format!("failed {seen} time(s) in {source}; no reason was recorded"),
-                        seen,
-                    ),
-                };
-                letters.push(DeadLetter {
-                    region: rc.region.clone(),
-                    queue: source.clone(),
-                    message_id,
-                    receive_count,
-                    reason,
-                    body: msg.body().unwrap_or_default().to_owned(),
-                });
-            }
-        }
-        Ok(letters)
-    }
-}
-
-/// A queue's ARN.
-pub(super) async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<String, EngineError> {
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .map_err(|e| EngineError::Aws(sdk_error("GetQueueAttributes", &e)))?;
-    out.attributes()
-        .and_then(|a| a.get(&QueueAttributeName::QueueArn))
-        .cloned()
-        .ok_or_else(|| EngineError::Aws(format!("queue {url} has no ARN")))
-}
-
-/// Messages waiting in a queue, visible or in flight.
-async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<u64, EngineError> {
-    let out = sqs
-        .get_queue_attributes()
-        .queue_url(url)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessages)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
-        .attribute_names(QueueAttributeName::ApproximateNumberOfMessagesDelayed)
-        .send()
-        .await
-        .map_err(|e| EngineError::Aws(sdk_error("GetQueueAttributes", &e)))?;
-    Ok(out
-        .attributes()
-        .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
-        .unwrap_or(0))
-}
-
-async fn delete_batch(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
-    handles: &[&str],
-) -> Result<(), EngineError> {
-    for chunk in handles.chunks(10) {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(*h)
-                    .build()
-                    .map_err(|e| EngineError::Aws(format!("DeleteMessageBatch: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let out = sqs
-            .delete_message_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| EngineError::Aws(sdk_error("DeleteMessageBatch", &e)))?;
-        if let Some(failed) = out.failed().first() {
-            return Err(EngineError::Aws(format!(
-                "DeleteMessageBatch: {} message(s) not deleted: {}: {}",
-                out.failed().len(),
-                failed.code(),
-                failed.message().unwrap_or_default()
-            )));
-        }
-    }
-    Ok(())
-}
-
-async fn change_visibility(
-    sqs: &aws_sdk_sqs::Client,
-    url: &str,
-    handles: &[&str],
-    seconds: i32,
-) -> Result<(), EngineError> {
-    for chunk in handles.chunks(10) {
-        let entries = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, h)| {
-                ChangeMessageVisibilityBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(*h)
-                    .visibility_timeout(seconds)
-                    .build()
-                    .map_err(|e| EngineError::Aws(format!("ChangeMessageVisibilityBatch: {e}")))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let out = sqs
-            .change_message_visibility_batch()
-            .queue_url(url)
-            .set_entries(Some(entries))
-            .send()
-            .await
-            .map_err(|e| EngineError::Aws(sdk_error("ChangeMessageVisibilityBatch", &e)))?;
-        if let Some(failed) = out.failed().first() {
-            return Err(EngineError::Aws(format!(
-                "ChangeMessageVisibilityBatch: {} message(s) unchanged: {}: {}",
-                out.failed().len(),
-                failed.code(),
-                failed.message().unwrap_or_default()
-            )));
-        }
-    }
-    Ok(())
 }
 
 #[async_trait]
@@ -525,7 +248,7 @@ impl Engine for AwsEngine {
     }
 
     async fn publish(&self, region: &Region, events: &[Event]) -> Result<(), EngineError> {
-        Ok(self.ports_of(region)?.publish(events).await?)
+        Ok(self.region(region)?.bus.publish(events).await?)
     }
 
     async fn run_until_idle(&self) -> Result<RunReport, EngineError> {
@@ -535,15 +258,13 @@ impl Engine for AwsEngine {
         let mut report = RunReport::default();
         for _ in 0..MAX_PASSES {
             let pass = self.pump_once().await?;
-            report.handled += pass.handled;
-            report.failed += pass.failed;
-            report.dead += pass.dead;
-            if pass.handled + pass.failed == 0 {
+            report += pass;
+            if !pass.progressed() {
                 return Ok(report);
             }
         }
-        Err(EngineError::Aws(format!(
-            "the queues were not empty after {MAX_PASSES} passes: events keep coming"
+        Err(EngineError::Runaway(format!(
+            "the queues were not empty after {MAX_PASSES} passes"
         )))
     }
 
@@ -556,7 +277,7 @@ impl Engine for AwsEngine {
                 what: "participant",
                 name: owner.to_string(),
             })?;
-        Ok(self.ports_of(home)?.inbox(owner).await?)
+        Ok(self.region(home)?.store.inbox(owner).await?)
     }
 
     async fn dead_letters(&self, region: Option<&Region>) -> Result<Vec<DeadLetter>, EngineError> {
@@ -566,7 +287,9 @@ impl Engine for AwsEngine {
         let mut letters = Vec::new();
         for rc in &self.regions {
             if region.is_none_or(|r| r == &rc.region) {
-                letters.extend(self.dead_letters_of(rc).await?);
+                for m in &rc.mappings {
+                    letters.extend(self.queue(rc, m.function).await?.dead_letters().await?);
+                }
             }
         }
         Ok(letters)
@@ -578,7 +301,6 @@ impl Engine for AwsEngine {
         function: Function,
         payload: &Payload,
     ) -> Result<Response, EngineError> {
-        let ports = self.ports_of(region)?;
-        Ok(invoke::invoke(function, &ports.ports(), payload).await)
+        Ok(invoke::invoke(function, &self.ports_of(region)?, payload).await)
     }
 }

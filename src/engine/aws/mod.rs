@@ -14,163 +14,49 @@
 //!
 //! A namespace lets several test runs share one emulator without seeing each other.
 //!
-//! # The DynamoDB table
-//!
-//! One table: `pk` (S, hash key), `sk` (S, range key); TTL on `expires_at` (epoch seconds).
-//!
-//! | item | `pk` | `sk` | attributes |
-//! | --- | --- | --- | --- |
-//! | inbox entry | `inbox#<owner>` | `<sent_at>#<id>` | `id`, `from`, `text`, `sent_at`, `in_reply_to`? |
-//! | stock share | `stock` | `<product>#<region>` | `product`, `region`, `qty` (N) |
-//! | idempotency record | `applied#<function>#<event id>` | `applied` | `applied_at`, `expires_at` (+7 days) |
-//! | failure record | `failure#<SQS message id>` | `failure` | `queue`, `reason`, `receive_count` (N), `expires_at` (+14 days) |
-//!
-//! `sent_at` is RFC 3339 in UTC with microseconds and `Z`, fixed width, so an inbox `Query`
-//! returns the entries oldest first. A product name may contain `#`, so a query for one
-//! product (`begins_with(sk, "<product>#")`) keeps only the items whose `product` attribute is
-//! that product. A failure record keeps why an SQS message last failed: SQS moves a message to
-//! its DLQ as it was sent, without the reason, and `dead_letters` reports it from here.
-//!
-//! # Exactly once
-//!
-//! Each effect (an inbox entry, a share's `ADD`) and the idempotency record of its
-//! [`EffectKey`](crate::ports::EffectKey) are written in one `TransactWriteItems`, the record
-//! with `attribute_not_exists(pk)`. When the transaction is cancelled because the record
-//! exists, the event was applied before: [`Outcome::Duplicate`](crate::ports::Outcome). The
-//! record expires after 7 days, beyond any SQS or EventBridge redelivery; an inbox entry's key
-//! is derived from the message, so even a later duplicate rewrites the same item.
+//! The table's items and the exactly-once writes are [`crate::store`]'s.
 //!
 //! # Emulator mode (an endpoint URL is set)
 //!
 //! The emulator is moto's server mode: one server for every region, chosen by the signing
 //! region. Where it differs from AWS, this engine does what AWS would do:
 //!
-//! - **No global tables.** Each region gets its own table, and after a stock-add the share
-//!   item is copied into the other regions' tables, as replication would copy it (see
-//!   `AwsPorts::replicate_share`). Only shares need copying: an inbox is read in its owner's
-//!   home region, where it is written.
+//! - **No global tables.** Each region gets its own table (with a stream), and the shared
+//!   [`Replicator`](crate::engine::replicator::Replicator) copies what each region writes into
+//!   the others after every pump pass, as global tables would. Nothing on the write path knows.
 //! - **No Lambda.** A rule whose target is a function (`Target::Function`) gets an SQS queue
 //!   `moebi-<f>` (with a DLQ) as its target instead, and [`AwsEngine::pump_once`] hands each
 //!   of its messages to the function as one EventBridge event, as an asynchronous invocation
 //!   would. Its DLQ takes a message after 3 receives, the attempts Lambda makes at an
 //!   asynchronous invocation (the embedded engine does the same).
-//! - **No event source mappings.** [`AwsEngine::pump_once`] polls the queues and builds the
-//!   SQS batches Lambda would; a failed record is made visible again at once (visibility 0)
-//!   instead of after the visibility timeout, so a run does not wait minutes for retries.
+//! - **No event source mappings.** [`AwsEngine::pump_once`] runs the shared event source
+//!   mapping ([`crate::engine::pump`]) over each queue; a failed record is made visible again
+//!   at once (visibility 0) instead of after the visibility timeout, so a run does not wait
+//!   minutes for retries.
 //! - **No IAM.** The role a cross-region bus target needs is named but not created, and
 //!   queues get no policy: the emulator checks neither.
 //!
 //! On AWS itself (no endpoint URL) Terraform in `infra/` creates the resources and Lambda runs
 //! the functions, so [`AwsEngine::setup`] and [`AwsEngine::pump_once`] refuse to run there.
 
+mod bus;
 mod engine;
-mod ports;
 mod setup;
+mod sqs;
 
+pub use bus::EventBridgeBus;
 pub use engine::AwsEngine;
-pub use ports::AwsPorts;
+
+use std::sync::Arc;
 
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
-use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-use super::EngineError;
+use super::{EngineError, Names};
 use crate::contract::Region;
-use crate::topology::Function;
-
-/// The name everything is called by default.
-const BASE: &str = "moebi";
-/// Longest namespace: the longest rule name (`moebi-<ns>-stock-status-to-<region>`) must stay
-/// within EventBridge's 64 characters.
-const MAX_NAMESPACE: usize = 20;
-
-/// The names of one deployment's tables, buses, rules and queues (the same in every region).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AwsNames {
-    /// The DynamoDB table.
-    pub table: String,
-    /// The EventBridge bus.
-    pub bus: String,
-    /// What rule and queue names start with (`moebi`, or `moebi-<namespace>`).
-    pub prefix: String,
-}
-
-impl Default for AwsNames {
-    fn default() -> Self {
-        Self {
-            table: BASE.into(),
-            bus: BASE.into(),
-            prefix: BASE.into(),
-        }
-    }
-}
-
-impl AwsNames {
-    /// The names within namespace `ns`: `moebi-ns`, `moebi-ns-chat-send`, …
-    pub fn namespaced(ns: &str) -> Self {
-        let prefix = format!("{BASE}-{ns}");
-        Self {
-            table: prefix.clone(),
-            bus: prefix.clone(),
-            prefix,
-        }
-    }
-
-    /// The queue in front of `function`.
-    pub fn queue(&self, function: Function) -> String {
-        format!("{}-{}", self.prefix, function.name())
-    }
-
-    /// The dead-letter queue of `function`'s queue.
-    pub fn dlq(&self, function: Function) -> String {
-        format!("{}-dlq", self.queue(function))
-    }
-
-    /// The EventBridge name of a topology rule.
-    pub fn rule(&self, rule: &str) -> String {
-        format!("{}-{rule}", self.prefix)
-    }
-
-    /// The role EventBridge assumes to forward events to another region's bus.
-    pub fn forward_role(&self) -> String {
-        format!("{}-forward", self.prefix)
-    }
-
-    /// Checks every name against what DynamoDB, EventBridge and SQS accept.
-    pub fn validate(&self) -> Result<(), EngineError> {
-        let ok = |name: &str| {
-            !name.is_empty()
-                && name.len() <= 200
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-        };
-        for (what, name) in [
-            ("table", &self.table),
-            ("bus", &self.bus),
-            ("prefix", &self.prefix),
-        ] {
-            if !ok(name) {
-                return Err(EngineError::Config(format!(
-                    "invalid {what} name {name:?}: use 1 to 200 characters of A-Z, a-z, 0-9, '-', '_', '.'"
-                )));
-            }
-        }
-        if self.table.len() < 3 {
-            return Err(EngineError::Config(format!(
-                "invalid table name {:?}: DynamoDB needs at least 3 characters",
-                self.table
-            )));
-        }
-        if self.prefix.len() > BASE.len() + 1 + MAX_NAMESPACE {
-            return Err(EngineError::Config(format!(
-                "name prefix {:?} is too long: rule names would exceed 64 characters",
-                self.prefix
-            )));
-        }
-        Ok(())
-    }
-}
+use crate::ports::Ports;
+use crate::store::DynamoStore;
+use crate::topology::Topology;
 
 /// How to reach AWS (or an emulator) and what things are called there.
 #[derive(Debug, Clone, Default)]
@@ -178,7 +64,7 @@ pub struct AwsConfig {
     /// An emulator's endpoint; `None` talks to AWS itself.
     pub endpoint_url: Option<String>,
     /// The names of the resources.
-    pub names: AwsNames,
+    pub names: Names,
 }
 
 impl AwsConfig {
@@ -187,7 +73,7 @@ impl AwsConfig {
     pub fn for_cli(endpoint_url: Option<String>) -> Self {
         let config = Self {
             endpoint_url: endpoint_url.filter(|u| !u.is_empty()),
-            names: AwsNames::default(),
+            names: Names::default(),
         };
         match std::env::var("MOEBI_NAMESPACE") {
             Ok(ns) if !ns.is_empty() => config.with_namespace(&ns),
@@ -197,7 +83,7 @@ impl AwsConfig {
 
     /// The same configuration within namespace `ns` (checked when the engine connects).
     pub fn with_namespace(mut self, ns: &str) -> Self {
-        self.names = AwsNames::namespaced(ns);
+        self.names = Names::namespaced(ns);
         self
     }
 
@@ -244,11 +130,10 @@ impl FunctionConfig {
         };
         let region =
             Region::parse(&region).map_err(|e| EngineError::Config(format!("{variable}: {e}")))?;
-        let names = AwsNames {
-            table: required("MOEBI_TABLE", "the DynamoDB table")?,
-            bus: required("MOEBI_BUS", "the EventBridge bus")?,
-            prefix: BASE.into(),
-        };
+        let names = Names::of_function(
+            required("MOEBI_TABLE", "the DynamoDB table")?,
+            required("MOEBI_BUS", "the EventBridge bus")?,
+        );
         names
             .validate()
             .map_err(|e| EngineError::Config(format!("MOEBI_TABLE or MOEBI_BUS: {e}")))?;
@@ -305,18 +190,55 @@ fn in_region(base: &SdkConfig, region: &Region) -> SdkConfig {
         .build()
 }
 
-/// Describes an SDK failure: the service's error code and message when it answered, else the
-/// whole chain of causes (connection refused, timeout…).
-fn sdk_error<E>(operation: &str, e: &E) -> String
-where
-    E: std::error::Error + ProvideErrorMetadata,
-{
-    match e.code() {
-        Some(code) => format!(
-            "{operation} failed: {code}: {}",
-            e.message().unwrap_or("(no message)")
-        ),
-        None => format!("{operation} failed: {}", DisplayErrorContext(e)),
+/// What a Lambda function runs against in its region: the store and the bus, built once per
+/// cold start.
+pub struct FunctionPorts {
+    topology: Arc<Topology>,
+    store: DynamoStore,
+    bus: EventBridgeBus,
+}
+
+impl FunctionPorts {
+    /// Builds the clients of `config.region`, which must be one of the topology's.
+    pub async fn connect(config: &FunctionConfig, topology: Topology) -> Result<Self, EngineError> {
+        config.aws.names.validate()?;
+        if !topology.has_region(&config.region) {
+            return Err(EngineError::Config(format!(
+                "region {} is not in the topology",
+                config.region
+            )));
+        }
+        let sdk = load_sdk_config(&config.aws, &config.region).await;
+        let names = &config.aws.names;
+        Ok(Self {
+            topology: Arc::new(topology),
+            store: DynamoStore::new(
+                config.region.clone(),
+                names.table.clone(),
+                aws_sdk_dynamodb::Client::new(&sdk),
+            ),
+            bus: EventBridgeBus::new(
+                config.region.clone(),
+                names.bus.clone(),
+                aws_sdk_eventbridge::Client::new(&sdk),
+            ),
+        })
+    }
+
+    /// The ports bundle a handler takes.
+    pub fn ports(&self) -> Ports<'_> {
+        Ports {
+            region: self.store.region(),
+            topology: &self.topology,
+            inboxes: &self.store,
+            stock: &self.store,
+            bus: &self.bus,
+        }
+    }
+
+    /// The store, for the failure records of a batch.
+    pub fn store(&self) -> &DynamoStore {
+        &self.store
     }
 }
 
@@ -330,21 +252,6 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| (*v).to_owned())
         }
-    }
-
-    #[test]
-    fn names_default_to_moebi_and_take_a_namespace() {
-        let n = AwsNames::default();
-        assert_eq!((n.table.as_str(), n.bus.as_str()), ("moebi", "moebi"));
-        assert_eq!(n.queue(Function::ChatSend), Function::ChatSend.queue_name());
-        assert_eq!(n.dlq(Function::StockAdd), "moebi-stock-add-dlq");
-        let n = AwsNames::namespaced("t1");
-        assert_eq!(n.table, "moebi-t1");
-        assert_eq!(n.queue(Function::ChatSend), "moebi-t1-chat-send");
-        assert_eq!(n.rule("chat-to-us-east-1"), "moebi-t1-chat-to-us-east-1");
-        assert!(n.validate().is_ok());
-        assert!(AwsNames::namespaced("a b").validate().is_err());
-        assert!(AwsNames::namespaced(&"x".repeat(21)).validate().is_err());
     }
 
     #[test]

@@ -2,31 +2,33 @@
 //! emulator. Every step creates what is missing and leaves what exists, so it can run again.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
-use aws_sdk_dynamodb::client::Waiters;
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-    TimeToLiveSpecification, TimeToLiveStatus,
-};
 use aws_sdk_eventbridge::types::RuleState;
 use aws_sdk_sqs::types::QueueAttributeName;
 
-use super::engine::{queue_arn, QueueHandle, QueueSpec, RegionClients};
-use super::{sdk_error, AwsEngine};
+use super::engine::RegionClients;
+use super::sqs::{queue_arn, QueueHandle};
+use super::AwsEngine;
 use crate::contract::Region;
+use crate::engine::pump::Mapping;
 use crate::engine::EngineError;
+use crate::ports::Reason;
+use crate::store::{schema, SdkFailure};
 use crate::topology::Target;
 
 /// How long SQS keeps a dead letter: the most it allows (14 days).
 const DLQ_RETENTION_SECONDS: u32 = 14 * 24 * 3600;
-/// How long to wait for a new table to become active.
-const TABLE_WAIT: Duration = Duration::from_secs(60);
 /// The id of the one target each rule has.
 const TARGET_ID: &str = "moebi";
 
-fn aws_err(message: String) -> EngineError {
-    EngineError::Aws(message)
+/// A failed setup call.
+fn failed(operation: impl Into<String>) -> impl FnOnce(SdkFailure) -> EngineError {
+    move |e| EngineError::state(format!("setup: {}", operation.into()), e)
+}
+
+/// A setup step that cannot go on, and why.
+fn refused(operation: &str, why: String) -> EngineError {
+    EngineError::state(format!("setup: {operation}"), Reason(why))
 }
 
 impl AwsEngine {
@@ -46,17 +48,17 @@ impl AwsEngine {
         for rc in &self.regions {
             self.create_table(rc).await?;
             buses.insert(rc.region.clone(), self.create_bus(rc).await?);
-            for spec in &rc.queues {
-                self.create_queue(rc, spec).await?;
+            for mapping in &rc.mappings {
+                self.create_queue(rc, mapping).await?;
             }
         }
         let mut summary = Vec::new();
         for rc in &self.regions {
             let rules = self.put_rules(rc, &buses).await?;
             let queues: Vec<String> = rc
-                .queues
+                .mappings
                 .iter()
-                .map(|q| self.config.names.queue(q.function))
+                .map(|m| self.config.names.queue(m.function))
                 .collect();
             summary.push(format!(
                 "{}: table {}, bus {}, queues {} (each with a -dlq), {rules} rule(s)",
@@ -70,84 +72,12 @@ impl AwsEngine {
     }
 
     async fn create_table(&self, rc: &RegionClients) -> Result<(), EngineError> {
-        let dynamo = rc.ports.dynamo();
-        let table = &self.config.names.table;
-        let key = |name: &str, kind: KeyType| {
-            KeySchemaElement::builder()
-                .attribute_name(name)
-                .key_type(kind)
-                .build()
-                .map_err(|e| aws_err(format!("CreateTable: {e}")))
-        };
-        let attribute = |name: &str| {
-            AttributeDefinition::builder()
-                .attribute_name(name)
-                .attribute_type(ScalarAttributeType::S)
-                .build()
-                .map_err(|e| aws_err(format!("CreateTable: {e}")))
-        };
-        let created = dynamo
-            .create_table()
-            .table_name(table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(key("pk", KeyType::Hash)?)
-            .key_schema(key("sk", KeyType::Range)?)
-            .attribute_definitions(attribute("pk")?)
-            .attribute_definitions(attribute("sk")?)
-            .send()
-            .await;
-        match created {
-            Ok(_) => {}
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_resource_in_use_exception()) => {}
-            Err(e) => return Err(aws_err(sdk_error("CreateTable", &e))),
-        }
-        dynamo
-            .wait_until_table_exists()
-            .table_name(table)
-            .wait(TABLE_WAIT)
-            .await
-            .map_err(|e| {
-                aws_err(format!(
-                    "table {table} in {} did not become active: {}",
-                    rc.region,
-                    aws_sdk_dynamodb::error::DisplayErrorContext(&e)
-                ))
-            })?;
-        let ttl = dynamo
-            .describe_time_to_live()
-            .table_name(table)
-            .send()
-            .await
-            .map_err(|e| aws_err(sdk_error("DescribeTimeToLive", &e)))?;
-        let status = ttl
-            .time_to_live_description()
-            .and_then(|d| d.time_to_live_status());
-        // Enabling it again is an error in DynamoDB.
-        if !matches!(
-            status,
-            Some(TimeToLiveStatus::Enabled | TimeToLiveStatus::Enabling)
-        ) {
-            let spec = TimeToLiveSpecification::builder()
-                .enabled(true)
-                .attribute_name("expires_at")
-                .build()
-                .map_err(|e| aws_err(format!("UpdateTimeToLive: {e}")))?;
-            dynamo
-                .update_time_to_live()
-                .table_name(table)
-                .time_to_live_specification(spec)
-                .send()
-                .await
-                .map_err(|e| aws_err(sdk_error("UpdateTimeToLive", &e)))?;
-        }
-        Ok(())
+        Ok(schema::ensure_table(rc.store.client(), &self.config.names.table).await?)
     }
 
     /// Creates the region's bus; answers its ARN.
     async fn create_bus(&self, rc: &RegionClients) -> Result<String, EngineError> {
-        let events = rc.ports.events();
+        let events = rc.bus.client();
         let bus = &self.config.names.bus;
         match events.create_event_bus().name(bus).send().await {
             Ok(out) => {
@@ -158,23 +88,23 @@ impl AwsEngine {
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_resource_already_exists_exception()) => {}
-            Err(e) => return Err(aws_err(sdk_error("CreateEventBus", &e))),
+            Err(e) => return Err(failed("CreateEventBus")(e.into())),
         }
         let out = events
             .describe_event_bus()
             .name(bus)
             .send()
             .await
-            .map_err(|e| aws_err(sdk_error("DescribeEventBus", &e)))?;
+            .map_err(|e| failed("DescribeEventBus")(e.into()))?;
         out.arn()
             .map(str::to_owned)
-            .ok_or_else(|| aws_err(format!("bus {bus} in {} has no ARN", rc.region)))
+            .ok_or_else(|| refused("DescribeEventBus", format!("bus {bus} in {} has no ARN", rc.region)))
     }
 
     /// Creates one queue and its DLQ, with the redrive policy between them.
-    async fn create_queue(&self, rc: &RegionClients, spec: &QueueSpec) -> Result<(), EngineError> {
+    async fn create_queue(&self, rc: &RegionClients, mapping: &Mapping) -> Result<(), EngineError> {
         let names = &self.config.names;
-        let dlq_name = names.dlq(spec.function);
+        let dlq_name = names.dlq(mapping.function);
         let dlq_url = self.create_bare_queue(rc, &dlq_name).await?;
         rc.sqs
             .set_queue_attributes()
@@ -185,7 +115,7 @@ impl AwsEngine {
             )
             .send()
             .await
-            .map_err(|e| aws_err(sdk_error("SetQueueAttributes", &e)))?;
+            .map_err(|e| failed("SetQueueAttributes")(e.into()))?;
         let dlq_arn = queue_arn(&rc.sqs, &dlq_url).await?;
         self.remember(
             &rc.region,
@@ -195,11 +125,11 @@ impl AwsEngine {
                 arn: dlq_arn.clone(),
             },
         );
-        let name = names.queue(spec.function);
+        let name = names.queue(mapping.function);
         let url = self.create_bare_queue(rc, &name).await?;
         let redrive = serde_json::json!({
             "deadLetterTargetArn": dlq_arn,
-            "maxReceiveCount": spec.max_receives.to_string(),
+            "maxReceiveCount": mapping.max_receives.to_string(),
         });
         // Set after creation, not in CreateQueue: CreateQueue fails on a queue whose
         // attributes differ, and setting them brings an existing queue up to date.
@@ -208,12 +138,12 @@ impl AwsEngine {
             .queue_url(&url)
             .attributes(
                 QueueAttributeName::VisibilityTimeout,
-                self.topology.queues.visibility_timeout_seconds.to_string(),
+                mapping.visibility_seconds.to_string(),
             )
             .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
             .send()
             .await
-            .map_err(|e| aws_err(sdk_error("SetQueueAttributes", &e)))?;
+            .map_err(|e| failed("SetQueueAttributes")(e.into()))?;
         let arn = queue_arn(&rc.sqs, &url).await?;
         self.remember(&rc.region, &name, QueueHandle { url, arn });
         Ok(())
@@ -231,10 +161,10 @@ impl AwsEngine {
             .queue_name(name)
             .send()
             .await
-            .map_err(|e| aws_err(sdk_error("CreateQueue", &e)))?;
+            .map_err(|e| failed("CreateQueue")(e.into()))?;
         out.queue_url()
             .map(str::to_owned)
-            .ok_or_else(|| aws_err(format!("CreateQueue {name} answered no URL")))
+            .ok_or_else(|| refused("CreateQueue", format!("{name}: no URL in the answer")))
     }
 
     /// Puts the region's rules and their targets; answers how many.
@@ -243,7 +173,7 @@ impl AwsEngine {
         rc: &RegionClients,
         buses: &HashMap<Region, String>,
     ) -> Result<usize, EngineError> {
-        let events = rc.ports.events();
+        let events = rc.bus.client();
         let names = &self.config.names;
         let rules = self.topology.rules(&rc.region);
         for rule in &rules {
@@ -253,7 +183,7 @@ impl AwsEngine {
                 // The emulator cannot invoke Lambda: a function's rule targets the queue that
                 // stands in for it (see the module doc).
                 Target::Queue(f) | Target::Function(f) => {
-                    let queue = self.queue(rc, &names.queue(*f)).await?;
+                    let queue = self.handle(rc, &names.queue(*f)).await?;
                     target.arn(queue.arn)
                 }
                 Target::Bus(other) => {
@@ -274,7 +204,7 @@ impl AwsEngine {
             };
             let target = target
                 .build()
-                .map_err(|e| aws_err(format!("PutTargets: {e}")))?;
+                .map_err(|e| EngineError::state("setup: PutTargets", e))?;
             events
                 .put_rule()
                 .name(&name)
@@ -284,7 +214,7 @@ impl AwsEngine {
                 .description(format!("moebi: {} in {}", rule.name, rc.region))
                 .send()
                 .await
-                .map_err(|e| aws_err(sdk_error(&format!("PutRule {name}"), &e)))?;
+                .map_err(|e| failed(format!("PutRule {name}"))(e.into()))?;
             let out = events
                 .put_targets()
                 .rule(&name)
@@ -292,13 +222,16 @@ impl AwsEngine {
                 .targets(target)
                 .send()
                 .await
-                .map_err(|e| aws_err(sdk_error(&format!("PutTargets {name}"), &e)))?;
+                .map_err(|e| failed(format!("PutTargets {name}"))(e.into()))?;
             if let Some(failed) = out.failed_entries().first() {
-                return Err(aws_err(format!(
-                    "PutTargets {name}: {}: {}",
-                    failed.error_code().unwrap_or("?"),
-                    failed.error_message().unwrap_or_default()
-                )));
+                return Err(refused(
+                    &format!("PutTargets {name}"),
+                    format!(
+                        "{}: {}",
+                        failed.error_code().unwrap_or("?"),
+                        failed.error_message().unwrap_or_default()
+                    ),
+                ));
             }
         }
         Ok(rules.len())

@@ -1,0 +1,392 @@
+//! Replication as DynamoDB global tables do it: each region's table stream is read, and every
+//! item a region wrote is applied to the other regions' tables, last writer wins.
+//!
+//! On AWS, global tables replicate and this does not run. The embedded engine runs it, and so
+//! does the AWS engine against an emulator (which has no global tables).
+//!
+//! - **What is copied.** Only items written in the stream's own region (their `rep_in`):
+//!   copies are not copied again, and a full mesh of links reaches every region directly.
+//! - **Last writer wins.** An image replaces the item of the other region unless that holds a
+//!   later write: of another region, by `rep_at` (time, then region); of the same region, by
+//!   the sequence number of the stream record it came from (`rep_seq`), which is commit order.
+//!   So applying a record twice, or an older one after a newer one, changes nothing.
+//! - **Durable position.** After applying, the last sequence number read is stored in the
+//!   target table (`replication#<source>`); a crash before that re-applies, which is harmless.
+//! - **Links.** Each (source, target) pair is open, lagged or partitioned; the simulation
+//!   drives them, and [`Replicator::step`] copies a bounded number of records at a time.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
+
+use crate::contract::Region;
+use crate::ports::{PortError, Reason};
+use crate::store::item::{from_stream, n, s, Item, REP_AT, REP_IN, REP_SEQ};
+
+/// Most stream records read per call.
+const PAGE: i32 = 100;
+
+/// One region's table and the clients to read and write it.
+#[derive(Clone, Debug)]
+pub struct Replica {
+    /// The region.
+    pub region: Region,
+    /// Its table.
+    pub table: String,
+    /// Its DynamoDB client.
+    pub dynamo: aws_sdk_dynamodb::Client,
+    /// Its DynamoDB Streams client.
+    pub streams: aws_sdk_dynamodbstreams::Client,
+}
+
+/// The state of replication from one region to another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Link {
+    /// Records are copied as soon as they are read.
+    #[default]
+    Open,
+    /// Records are copied once they are at least this old.
+    Lagged(Duration),
+    /// Nothing is copied until the link is open again.
+    Partitioned,
+}
+
+/// The replicator of a set of regions.
+#[derive(Debug)]
+pub struct Replicator {
+    replicas: Vec<Replica>,
+    links: Mutex<BTreeMap<(Region, Region), Link>>,
+    streams: Mutex<HashMap<Region, String>>,
+}
+
+fn storage(operation: &str, e: impl Into<crate::store::SdkFailure>) -> PortError {
+    PortError::storage(format!("replication: {operation}"), e.into())
+}
+
+impl Replicator {
+    /// A replicator over `replicas`, every link open.
+    pub fn new(replicas: Vec<Replica>) -> Self {
+        Self {
+            replicas,
+            links: Mutex::new(BTreeMap::new()),
+            streams: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Sets the link from `from` to `to`.
+    pub fn set_link(&self, from: &Region, to: &Region, link: Link) {
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        links.insert((from.clone(), to.clone()), link);
+    }
+
+    /// Opens every link.
+    pub fn heal(&self) {
+        self.links.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    }
+
+    /// The link from `from` to `to`.
+    pub fn link(&self, from: &Region, to: &Region) -> Link {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        links
+            .get(&(from.clone(), to.clone()))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Copies everything every link lets through; answers how many records were applied.
+    pub async fn run(&self) -> Result<u64, PortError> {
+        let mut applied = 0;
+        for from in &self.replicas {
+            for to in self.replicas.iter().filter(|r| r.region != from.region) {
+                applied += self.copy(from, to, usize::MAX).await?;
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Copies at most `limit` records from `from` to `to`, as the link lets them through;
+    /// answers how many were applied.
+    pub async fn step(&self, from: &Region, to: &Region, limit: usize) -> Result<u64, PortError> {
+        let find = |r: &Region| {
+            self.replicas.iter().find(|x| &x.region == r).ok_or_else(|| {
+                PortError::Corrupt {
+                    what: format!("replication from {from} to {to}"),
+                    source: Box::new(Reason(format!("{r} has no replica"))),
+                }
+            })
+        };
+        self.copy(find(from)?, find(to)?, limit).await
+    }
+
+    async fn copy(&self, from: &Replica, to: &Replica, limit: usize) -> Result<u64, PortError> {
+        let min_age = match self.link(&from.region, &to.region) {
+            Link::Partitioned => return Ok(0),
+            Link::Open => Duration::ZERO,
+            Link::Lagged(lag) => lag,
+        };
+        let arn = self.stream_arn(from).await?;
+        let stream = from
+            .streams
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await
+            .map_err(|e| storage("DescribeStream", e))?;
+        let shards: Vec<String> = stream
+            .stream_description()
+            .map(|d| d.shards().iter().filter_map(|s| s.shard_id().map(str::to_owned)).collect())
+            .unwrap_or_default();
+        let mut applied = 0;
+        let mut budget = limit;
+        for shard in shards {
+            let (n, read) = self.copy_shard(from, to, &arn, &shard, budget, min_age).await?;
+            applied += n;
+            budget = budget.saturating_sub(read);
+            if budget == 0 {
+                break;
+            }
+        }
+        Ok(applied)
+    }
+
+    /// Copies one shard's records after the stored position; answers (applied, read).
+    async fn copy_shard(
+        &self,
+        from: &Replica,
+        to: &Replica,
+        arn: &str,
+        shard: &str,
+        limit: usize,
+        min_age: Duration,
+    ) -> Result<(u64, usize), PortError> {
+        let position = self.position(from, to, shard).await?;
+        let request = from
+            .streams
+            .get_shard_iterator()
+            .stream_arn(arn)
+            .shard_id(shard);
+        let request = match &position {
+            Some(seq) => request
+                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                .sequence_number(seq),
+            None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+        };
+        let mut iterator = request
+            .send()
+            .await
+            .map_err(|e| storage("GetShardIterator", e))?
+            .shard_iterator
+            .map(String::from);
+        let (mut applied, mut read, mut last) = (0, 0, None);
+        'pages: while let Some(it) = iterator.take() {
+            let page = (limit - read).min(PAGE as usize) as i32;
+            if page == 0 {
+                break;
+            }
+            let out = from
+                .streams
+                .get_records()
+                .shard_iterator(it)
+                .limit(page)
+                .send()
+                .await
+                .map_err(|e| storage("GetRecords", e))?;
+            if out.records().is_empty() {
+                break;
+            }
+            for record in out.records() {
+                if !old_enough(record, min_age) {
+                    break 'pages;
+                }
+                if apply(from, to, record).await? {
+                    applied += 1;
+                }
+                read += 1;
+                last = record
+                    .dynamodb()
+                    .and_then(|d| d.sequence_number())
+                    .map(str::to_owned);
+            }
+            iterator = out.next_shard_iterator.clone();
+        }
+        if let Some(seq) = last {
+            save_position(from, to, shard, &seq).await?;
+        }
+        Ok((applied, read))
+    }
+
+    async fn stream_arn(&self, replica: &Replica) -> Result<String, PortError> {
+        if let Some(arn) = self
+            .streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&replica.region)
+        {
+            return Ok(arn.clone());
+        }
+        let out = replica
+            .dynamo
+            .describe_table()
+            .table_name(&replica.table)
+            .send()
+            .await
+            .map_err(|e| storage("DescribeTable", e))?;
+        let arn = out
+            .table()
+            .and_then(|t| t.latest_stream_arn())
+            .ok_or_else(|| PortError::Corrupt {
+                what: format!("table {} in {}", replica.table, replica.region),
+                source: Box::new(Reason("it has no stream: replication needs one".into())),
+            })?
+            .to_owned();
+        self.streams
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(replica.region.clone(), arn.clone());
+        Ok(arn)
+    }
+
+    /// The last sequence number of `from`'s shard applied to `to`.
+    async fn position(
+        &self,
+        from: &Replica,
+        to: &Replica,
+        shard: &str,
+    ) -> Result<Option<String>, PortError> {
+        let out = to
+            .dynamo
+            .get_item()
+            .table_name(&to.table)
+            .key("pk", s(position_pk(&from.region)))
+            .key("sk", s(shard))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| storage("GetItem (position)", e))?;
+        Ok(out
+            .item()
+            .and_then(|i| i.get("seq"))
+            .and_then(|v| v.as_n().ok())
+            .cloned())
+    }
+}
+
+fn position_pk(from: &Region) -> String {
+    format!("replication#{from}")
+}
+
+/// Whether a record may pass a link that lets records through at `min_age`.
+fn old_enough(record: &Record, min_age: Duration) -> bool {
+    if min_age.is_zero() {
+        return true;
+    }
+    let Some(created) = record
+        .dynamodb()
+        .and_then(|d| d.approximate_creation_date_time())
+    else {
+        return true;
+    };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64();
+    now - created.as_secs_f64() >= min_age.as_secs_f64()
+}
+
+/// Stores the position, never moving it back (two replicators may run at once).
+async fn save_position(from: &Replica, to: &Replica, shard: &str, seq: &str) -> Result<(), PortError> {
+    let put = to
+        .dynamo
+        .put_item()
+        .table_name(&to.table)
+        .item("pk", s(position_pk(&from.region)))
+        .item("sk", s(shard))
+        .item("seq", n(seq))
+        .condition_expression("attribute_not_exists(seq) OR seq < :seq")
+        .expression_attribute_values(":seq", n(seq))
+        .send()
+        .await;
+    match put {
+        Err(e) if !e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+            Err(storage("PutItem (position)", e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Applies one stream record to `to`; answers whether it changed anything.
+async fn apply(from: &Replica, to: &Replica, record: &Record) -> Result<bool, PortError> {
+    let Some(data) = record.dynamodb() else {
+        return Ok(false);
+    };
+    let seq = data.sequence_number().unwrap_or_default();
+    let removed = record.event_name() == Some(&OperationType::Remove);
+    let image = if removed { data.old_image() } else { data.new_image() };
+    let Some(image) = image.map(from_stream) else {
+        return Ok(false);
+    };
+    // Only what this region wrote: copies and positions carry another region or none.
+    if image.get(REP_IN).and_then(|v| v.as_s().ok()).map(String::as_str)
+        != Some(from.region.as_str())
+    {
+        return Ok(false);
+    }
+    let newer_here = "(#rep_in = :from AND attribute_exists(#rep_seq) AND #rep_seq >= :seq) \
+                      OR (#rep_in <> :from AND #rep_at >= :rep_at)";
+    let values = [
+        (":from", s(from.region.as_str())),
+        (":seq", n(seq)),
+        (":rep_at", image.get(REP_AT).cloned().unwrap_or_else(|| s(""))),
+    ];
+    let names = [("#rep_in", REP_IN), ("#rep_seq", REP_SEQ), ("#rep_at", REP_AT)];
+    let result = if removed {
+        let key: Item = image
+            .iter()
+            .filter(|(k, _)| *k == "pk" || *k == "sk")
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let mut del = to
+            .dynamo
+            .delete_item()
+            .table_name(&to.table)
+            .set_key(Some(key))
+            .condition_expression(format!("attribute_exists(pk) AND NOT ({newer_here})"));
+        for (k, v) in names {
+            del = del.expression_attribute_names(k, v);
+        }
+        for (k, v) in values {
+            del = del.expression_attribute_values(k, v);
+        }
+        del.send().await.map(|_| ()).map_err(|e| {
+            let stale = e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception());
+            (stale, storage("DeleteItem (replica)", e))
+        })
+    } else {
+        let mut item = image;
+        item.insert(REP_SEQ.into(), n(seq));
+        let mut put = to
+            .dynamo
+            .put_item()
+            .table_name(&to.table)
+            .set_item(Some(item))
+            .condition_expression(format!("attribute_not_exists(pk) OR NOT ({newer_here})"));
+        for (k, v) in names {
+            put = put.expression_attribute_names(k, v);
+        }
+        for (k, v) in values {
+            put = put.expression_attribute_values(k, v);
+        }
+        put.send().await.map(|_| ()).map_err(|e| {
+            let stale = e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception());
+            (stale, storage("PutItem (replica)", e))
+        })
+    };
+    match result {
+        Ok(()) => Ok(true),
+        // The target holds this write or a later one: nothing to do.
+        Err((true, _)) => Ok(false),
+        Err((false, e)) => Err(e),
+    }
+}

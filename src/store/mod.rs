@@ -1,0 +1,349 @@
+//! The DynamoDB store: inboxes, stock shares, idempotency and failure records, written once
+//! on the official SDK and run by both engines (on DynamoDB, or on the embedded DynamoDB).
+//!
+//! # The table
+//!
+//! One table per region: `pk` (S, hash key), `sk` (S, range key); TTL on `expires_at`
+//! (epoch seconds); a stream of new and old images, which replication reads.
+//!
+//! | item | `pk` | `sk` | attributes |
+//! | --- | --- | --- | --- |
+//! | inbox entry | `inbox#<owner>` | `<sent_at>#<id>` | `id`, `from`, `text`, `sent_at`, `in_reply_to`? |
+//! | stock share | `stock` | `<product>#<region>` | `product`, `region`, `qty` (N) |
+//! | idempotency record | `applied#<function>#<event id>` | `applied` | `applied_at`, `expires_at` (+7 days) |
+//! | failure record | `failure#<message id>` | `failure` | `queue`, `reason`, `receive_count` (N), `expires_at` (+14 days) |
+//! | replication position | `replication#<source region>` | `<shard id>` | `seq` (N) |
+//!
+//! Items handlers write also carry a replication stamp (see [`item`]). `sent_at` is fixed
+//! width, so an inbox `Query` returns the entries oldest first. A product name may contain `#`,
+//! so a query for one product keeps only the items whose `product` attribute is that product.
+//!
+//! # Exactly once
+//!
+//! Each effect (an inbox entry, a share's `ADD`) and the idempotency record of its
+//! [`EffectKey`] are written in one `TransactWriteItems`, the record with
+//! `attribute_not_exists(pk)`. When the transaction is cancelled because the record exists,
+//! the event was applied before: [`Outcome::Duplicate`]. The record expires after 7 days,
+//! beyond any SQS or EventBridge redelivery.
+
+pub mod item;
+pub mod schema;
+mod sdk;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use chrono::Utc;
+
+pub use sdk::SdkFailure;
+
+use crate::contract::{Participant, Product, Quantity, Region};
+use crate::ports::{
+    EffectKey, InboxEntry, Inboxes, Outcome, PortError, Reason, StockShare, StockShares, MAX_SHARE,
+};
+use item::{n, s, text, timestamp, Item, REP_AT, REP_IN};
+
+/// How long an idempotency record is kept: longer than any redelivery (SQS keeps a message 14
+/// days at most, but retries stop after `max_receive_count` receives; EventBridge retries 24 h).
+const APPLIED_TTL_SECONDS: i64 = 7 * 24 * 3600;
+/// How long a failure record is kept: as long as SQS may keep the dead letter it explains.
+const FAILURE_TTL_SECONDS: i64 = 14 * 24 * 3600;
+/// The index of the idempotency record in an effect's transaction (the effect is at 0).
+const RECORD_INDEX: usize = 1;
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+
+/// One region's table, through a DynamoDB client built once (per cold start in Lambda).
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    region: Region,
+    table: String,
+    dynamo: aws_sdk_dynamodb::Client,
+}
+
+impl DynamoStore {
+    /// The store of `region`, in `table`, through `dynamo` (which signs for that region).
+    pub fn new(region: Region, table: impl Into<String>, dynamo: aws_sdk_dynamodb::Client) -> Self {
+        Self {
+            region,
+            table: table.into(),
+            dynamo,
+        }
+    }
+
+    /// The region whose table this is.
+    pub fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// The table's name.
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    /// The DynamoDB client.
+    pub fn client(&self) -> &aws_sdk_dynamodb::Client {
+        &self.dynamo
+    }
+
+    /// Keeps why a queued message failed (on which receive), for whoever reads its dead letter:
+    /// SQS moves a message to its DLQ as it was sent, without the reason.
+    pub async fn record_failure(
+        &self,
+        queue: &str,
+        message_id: &str,
+        receive_count: u32,
+        reason: &str,
+    ) -> Result<(), PortError> {
+        let now = Utc::now();
+        self.dynamo
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", s(format!("failure#{message_id}")))
+            .item("sk", s("failure"))
+            .item("queue", s(queue))
+            .item("reason", s(reason))
+            .item("receive_count", n(receive_count))
+            .item("failed_at", s(timestamp(&now)))
+            .item("expires_at", n(now.timestamp() + FAILURE_TTL_SECONDS))
+            .send()
+            .await
+            .map_err(|e| PortError::storage("PutItem (failure record)", e.into()))?;
+        Ok(())
+    }
+
+    /// Why a queued message last failed, and on which receive, if it was recorded.
+    pub async fn failure(&self, message_id: &str) -> Result<Option<(String, u32)>, PortError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("failure#{message_id}")))
+            .key("sk", s("failure"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| PortError::storage("GetItem (failure record)", e.into()))?;
+        Ok(out.item().map(|item| {
+            let reason = text(item, "reason").unwrap_or_default().to_owned();
+            let count = item
+                .get("receive_count")
+                .and_then(|v| v.as_n().ok())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0);
+            (reason, count)
+        }))
+    }
+
+    /// The replication stamp of a write made now in this region.
+    fn stamp(&self) -> [(&'static str, aws_sdk_dynamodb::types::AttributeValue); 2] {
+        [
+            (REP_AT, s(item::rep_at(&Utc::now(), &self.region))),
+            (REP_IN, s(self.region.as_str())),
+        ]
+    }
+
+    /// The idempotency record of `key`, written only if absent.
+    fn applied_record(&self, key: &EffectKey) -> Result<TransactWriteItem, PortError> {
+        let now = Utc::now();
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(format!("applied#{key}")))
+            .item("sk", s("applied"))
+            .item("applied_at", s(timestamp(&now)))
+            .item("expires_at", n(now.timestamp() + APPLIED_TTL_SECONDS))
+            .condition_expression("attribute_not_exists(pk)");
+        for (name, value) in self.stamp() {
+            put = put.item(name, value);
+        }
+        Ok(TransactWriteItem::builder()
+            .put(put.build().map_err(build_error)?)
+            .build())
+    }
+
+    /// Writes `effect` and the idempotency record of `key` in one transaction. A failed
+    /// condition on the record means the effect was applied before; one on the effect is
+    /// answered by `on_effect_condition`.
+    async fn apply_once(
+        &self,
+        key: &EffectKey,
+        effect: TransactWriteItem,
+        on_effect_condition: impl FnOnce() -> PortError,
+    ) -> Result<Outcome, PortError> {
+        let result = self
+            .dynamo
+            .transact_write_items()
+            .transact_items(effect)
+            .transact_items(self.applied_record(key)?)
+            .send()
+            .await;
+        let e = match result {
+            Ok(_) => return Ok(Outcome::Applied),
+            Err(e) => e,
+        };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            e.as_service_error()
+        {
+            let code = |i: usize| {
+                cancelled
+                    .cancellation_reasons()
+                    .get(i)
+                    .and_then(|r| r.code())
+            };
+            if code(RECORD_INDEX) == Some(CONDITION_FAILED) {
+                return Ok(Outcome::Duplicate);
+            }
+            if code(0) == Some(CONDITION_FAILED) {
+                return Err(on_effect_condition());
+            }
+        }
+        Err(PortError::storage("TransactWriteItems", e.into()))
+    }
+
+    async fn query_all(
+        &self,
+        what: &str,
+        query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<Vec<Item>, PortError> {
+        query
+            .into_paginator()
+            .items()
+            .send()
+            .try_collect()
+            .await
+            .map_err(|e| PortError::storage(format!("Query ({what})"), e.into()))
+    }
+}
+
+fn build_error(e: aws_sdk_dynamodb::error::BuildError) -> PortError {
+    PortError::Storage {
+        operation: "building a DynamoDB request".into(),
+        retryable: false,
+        source: Box::new(e),
+    }
+}
+
+#[async_trait]
+impl Inboxes for DynamoStore {
+    async fn deliver(
+        &self,
+        key: &EffectKey,
+        owner: &Participant,
+        entry: &InboxEntry,
+    ) -> Result<Outcome, PortError> {
+        let sent_at = timestamp(&entry.sent_at);
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(item::inbox_pk(owner.as_str())))
+            .item("sk", s(format!("{sent_at}#{}", entry.id)))
+            .item("id", s(entry.id.as_str()))
+            .item("from", s(&entry.from))
+            .item("text", s(&entry.text))
+            .item("sent_at", s(sent_at));
+        if let Some(r) = &entry.in_reply_to {
+            put = put.item("in_reply_to", s(r.as_str()));
+        }
+        for (name, value) in self.stamp() {
+            put = put.item(name, value);
+        }
+        let put = put.build().map_err(build_error)?;
+        // The entry has no condition of its own, so only the record's can cancel the transaction.
+        self.apply_once(key, TransactWriteItem::builder().put(put).build(), || {
+            PortError::Corrupt {
+                what: format!("the inbox of {owner}"),
+                source: Box::new(Reason("an unconditional entry was refused".into())),
+            }
+        })
+        .await
+    }
+
+    async fn inbox(&self, owner: &Participant) -> Result<Vec<InboxEntry>, PortError> {
+        let query = self
+            .dynamo
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(item::inbox_pk(owner.as_str())))
+            .consistent_read(true);
+        self.query_all("inbox", query)
+            .await?
+            .iter()
+            .map(|it| {
+                item::inbox_entry(it).map_err(|e| PortError::Corrupt {
+                    what: format!("an entry of {owner}'s inbox"),
+                    source: Box::new(e),
+                })
+            })
+            .collect()
+    }
+}
+
+#[async_trait]
+impl StockShares for DynamoStore {
+    async fn add(
+        &self,
+        key: &EffectKey,
+        product: &Product,
+        qty: Quantity,
+    ) -> Result<Outcome, PortError> {
+        let q = u64::from(qty.get());
+        let [(_, rep_at), (_, rep_in)] = self.stamp();
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(item::STOCK_PK))
+            .key("sk", s(item::share_sk(product, &self.region)))
+            .update_expression(
+                "SET #product = :product, #region = :region, #rep_at = :rep_at, #rep_in = :rep_in ADD #qty :qty",
+            )
+            // The share must still fit once `qty` is added.
+            .condition_expression("attribute_not_exists(#qty) OR #qty <= :limit")
+            .expression_attribute_names("#product", "product")
+            .expression_attribute_names("#region", "region")
+            .expression_attribute_names("#qty", "qty")
+            .expression_attribute_names("#rep_at", REP_AT)
+            .expression_attribute_names("#rep_in", REP_IN)
+            .expression_attribute_values(":product", s(product.as_str()))
+            .expression_attribute_values(":region", s(self.region.as_str()))
+            .expression_attribute_values(":qty", n(q))
+            .expression_attribute_values(":limit", n(MAX_SHARE - q))
+            .expression_attribute_values(":rep_at", rep_at)
+            .expression_attribute_values(":rep_in", rep_in)
+            .build()
+            .map_err(build_error)?;
+        self.apply_once(
+            key,
+            TransactWriteItem::builder().update(update).build(),
+            || PortError::Overflow {
+                product: product.clone(),
+                limit: MAX_SHARE,
+            },
+        )
+        .await
+    }
+
+    async fn shares(&self, product: Option<&Product>) -> Result<Vec<StockShare>, PortError> {
+        let mut query = self
+            .dynamo
+            .query()
+            .table_name(&self.table)
+            .expression_attribute_values(":pk", s(item::STOCK_PK))
+            .consistent_read(true);
+        query = match product {
+            Some(p) => query
+                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                .expression_attribute_values(":prefix", s(format!("{p}#"))),
+            None => query.key_condition_expression("pk = :pk"),
+        };
+        let mut shares = Vec::new();
+        for it in self.query_all("stock shares", query).await? {
+            let share = item::stock_share(&it).map_err(|e| PortError::Corrupt {
+                what: format!("stock share {}", text(&it, "sk").unwrap_or("?")),
+                source: Box::new(e),
+            })?;
+            // `nike#…` also begins `nike#us-west-2`'s prefix for a product called `nike`.
+            if product.is_none_or(|p| *p == share.product) {
+                shares.push(share);
+            }
+        }
+        Ok(shares)
+    }
+}

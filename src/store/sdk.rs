@@ -1,0 +1,97 @@
+//! AWS SDK failures, sorted once: retryable or permanent, with the service's code when it
+//! answered. Every adapter (the DynamoDB store, EventBridge, SQS) turns its SDK errors into
+//! an [`SdkFailure`] through `From`, so the retry decision is made in one place.
+
+use std::error::Error;
+use std::fmt::Debug;
+
+use aws_sdk_dynamodb::config::http::HttpResponse;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+
+use crate::ports::Cause;
+
+/// Error codes of a service that answered but may answer differently next time.
+const RETRYABLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "RequestThrottled",
+    "RequestLimitExceeded",
+    "ProvisionedThroughputExceededException",
+    "TransactionConflictException",
+    "TransactionInProgressException",
+    "InternalServerError",
+    "InternalFailure",
+    "InternalError",
+    "ServiceUnavailable",
+    "RequestTimeout",
+];
+
+/// One failed SDK call.
+#[derive(Debug, thiserror::Error)]
+#[error("{summary}")]
+pub struct SdkFailure {
+    /// Whether the same call may succeed when made again.
+    pub retryable: bool,
+    /// The service's error code, when it answered.
+    pub code: Option<String>,
+    summary: String,
+    #[source]
+    source: Option<Cause>,
+}
+
+impl SdkFailure {
+    /// Whether the service answered with `code`.
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+}
+
+impl<E> From<SdkError<E, HttpResponse>> for SdkFailure
+where
+    E: Error + ProvideErrorMetadata + Send + Sync + 'static,
+{
+    fn from(e: SdkError<E, HttpResponse>) -> Self {
+        match &e {
+            SdkError::ServiceError(service) => {
+                let err = service.err();
+                let code = err.code().map(str::to_owned);
+                let retryable = code
+                    .as_deref()
+                    .is_some_and(|c| RETRYABLE_CODES.contains(&c))
+                    || service.raw().status().is_server_error();
+                Self {
+                    retryable,
+                    summary: format!(
+                        "{}: {}",
+                        code.as_deref().unwrap_or("unknown error"),
+                        err.message().unwrap_or("(no message)")
+                    ),
+                    code,
+                    source: None,
+                }
+            }
+            // The request was never built: a bug or a bad value, not the network.
+            SdkError::ConstructionFailure(_) => Self::without_answer(e, false, "request not built"),
+            SdkError::TimeoutError(_) => Self::without_answer(e, true, "timed out"),
+            SdkError::DispatchFailure(_) => Self::without_answer(e, true, "no connection"),
+            SdkError::ResponseError(_) => Self::without_answer(e, true, "unreadable response"),
+            _ => Self::without_answer(e, true, "failed"),
+        }
+    }
+}
+
+impl SdkFailure {
+    fn without_answer<E, R>(e: SdkError<E, R>, retryable: bool, what: &str) -> Self
+    where
+        E: Error + Send + Sync + 'static,
+        R: Debug + Send + Sync + 'static,
+    {
+        Self {
+            retryable,
+            code: None,
+            summary: what.to_owned(),
+            source: Some(e.into_source().unwrap_or_else(|e| Box::new(e))),
+        }
+    }
+}
