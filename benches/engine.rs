@@ -53,6 +53,7 @@ fn contract(c: &mut Criterion) {
 fn engine(c: &mut Criterion) {
     const N: usize = 100;
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
         .build()
         .unwrap();
     let west = Region::parse("us-west-2").unwrap();
@@ -63,7 +64,9 @@ fn engine(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().unwrap();
-                let engine = LocalEngine::open(dir.path(), Topology::builtin()).unwrap();
+                let engine = rt
+                    .block_on(LocalEngine::open(dir.path(), Topology::builtin()))
+                    .unwrap();
                 (dir, engine, (0..N).map(chat).collect::<Vec<_>>())
             },
             |(dir, engine, events)| {
@@ -80,7 +83,9 @@ fn engine(c: &mut Criterion) {
         b.iter_batched(
             || {
                 let dir = tempfile::tempdir().unwrap();
-                let engine = LocalEngine::open(dir.path(), Topology::builtin()).unwrap();
+                let engine = rt
+                    .block_on(LocalEngine::open(dir.path(), Topology::builtin()))
+                    .unwrap();
                 let events: Vec<Event> = (0..N)
                     .map(|i| {
                         Event::StockAdd(StockAdd {

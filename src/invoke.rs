@@ -125,7 +125,11 @@ pub async fn invoke(function: Function, ports: &Ports<'_>, payload: &Payload) ->
 }
 
 /// Runs `function` on every record of an SQS batch; answers each record's result, in order.
-pub async fn batch_of(function: Function, ports: &Ports<'_>, batch: &SqsEvent) -> Vec<RecordResult> {
+pub async fn batch_of(
+    function: Function,
+    ports: &Ports<'_>,
+    batch: &SqsEvent,
+) -> Vec<RecordResult> {
     let mut results = Vec::with_capacity(batch.records.len());
     for record in &batch.records {
         let message_id = record.message_id.clone().unwrap_or_default();
@@ -165,8 +169,9 @@ pub async fn single(
 /// The JSON a Lambda function returns for a response: the batch response, or `null` for an event.
 pub fn response_json(response: &Response) -> Result<Value, &HandlerError> {
     match response {
-        Response::Batch(records) => Ok(serde_json::to_value(batch_response(records))
-            .expect("a batch response serializes")),
+        Response::Batch(records) => {
+            Ok(serde_json::to_value(batch_response(records)).expect("a batch response serializes"))
+        }
         Response::Event(Ok(_)) => Ok(Value::Null),
         Response::Event(Err(e)) => Err(e),
     }

@@ -13,8 +13,9 @@ use serde_json::{json, Value};
 
 use moebi::client::Client;
 use moebi::contract::{ChatSend, Event, EventId, Participant, Product, Region, Text};
-use moebi::engine::aws::{AwsConfig, AwsEngine, AwsNames};
+use moebi::engine::aws::{AwsConfig, AwsEngine};
 use moebi::engine::Engine;
+use moebi::engine::Names;
 use moebi::invoke::{Payload, Response};
 use moebi::ports::InboxEntry;
 use moebi::topology::{Function, Topology};
@@ -130,10 +131,10 @@ fn stock_add(region: &str, id: &str, store: &str, product: &str, qty: i64) -> Va
 
 fn failed_ids(response: &Response) -> Vec<String> {
     match response {
-        Response::Batch(b, _) => b
-            .batch_item_failures
-            .iter()
-            .map(|f| f.item_identifier.clone())
+        Response::Batch(_) => response
+            .failures()
+            .into_iter()
+            .map(|(id, _)| id.to_owned())
             .collect(),
         Response::Event(_) => panic!("a batch answers a batch"),
     }
@@ -177,7 +178,7 @@ async fn an_engine_without_setup_says_to_run_it() {
 async fn a_bad_namespace_is_a_configuration_error() {
     let config = AwsConfig {
         endpoint_url: Some("http://127.0.0.1:9".into()),
-        names: AwsNames::namespaced("no spaces"),
+        names: Names::namespaced("no spaces"),
     };
     let err = AwsEngine::connect(config, Topology::builtin())
         .await
@@ -242,7 +243,6 @@ async fn the_seed_scenario_plays_through_the_sdk() {
     let shares = engine
         .ports_of(&region("us-east-1"))
         .unwrap()
-        .ports()
         .stock
         .shares(Some(&Product::parse("nike").unwrap()))
         .await
@@ -322,11 +322,9 @@ async fn a_bad_record_fails_alone_and_a_bad_event_ends_in_the_dlq() {
         .await
         .unwrap();
     assert_eq!(failed_ids(&response), ["bad-1"]);
-    let Response::Batch(_, reasons) = &response else {
-        unreachable!()
-    };
+    let reasons = response.failures();
     assert!(
-        reasons[0].1.to_string().contains("detail.qty"),
+        moebi::report(reasons[0].1).contains("detail.qty"),
         "{reasons:?}"
     );
     assert_eq!(

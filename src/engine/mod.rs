@@ -25,7 +25,7 @@ use serde::Serialize;
 
 use crate::contract::{ContractError, Event, Participant, Region};
 use crate::invoke::{Payload, Response};
-use crate::ports::{Cause, InboxEntry, PortError};
+use crate::ports::{Cause, InboxEntry, PortError, Ports};
 use crate::topology::{Function, Target, Topology, TopologyError};
 
 /// Why an engine could not do what was asked.
@@ -133,6 +133,10 @@ pub trait Engine: Send + Sync {
 
     /// `owner`'s inbox, oldest first.
     async fn inbox(&self, owner: &Participant) -> Result<Vec<InboxEntry>, EngineError>;
+
+    /// The ports of one region, as a function running there sees them (its table holds the
+    /// other regions' replicas too).
+    fn ports(&self, region: &Region) -> Result<Ports<'_>, EngineError>;
 
     /// The dead letters of one region, or of all.
     async fn dead_letters(&self, region: Option<&Region>) -> Result<Vec<DeadLetter>, EngineError>;

@@ -110,12 +110,13 @@ impl Replicator {
     /// answers how many were applied.
     pub async fn step(&self, from: &Region, to: &Region, limit: usize) -> Result<u64, PortError> {
         let find = |r: &Region| {
-            self.replicas.iter().find(|x| &x.region == r).ok_or_else(|| {
-                PortError::Corrupt {
+            self.replicas
+                .iter()
+                .find(|x| &x.region == r)
+                .ok_or_else(|| PortError::Corrupt {
                     what: format!("replication from {from} to {to}"),
                     source: Box::new(Reason(format!("{r} has no replica"))),
-                }
-            })
+                })
         };
         self.copy(find(from)?, find(to)?, limit).await
     }
@@ -136,12 +137,19 @@ impl Replicator {
             .map_err(|e| storage("DescribeStream", e))?;
         let shards: Vec<String> = stream
             .stream_description()
-            .map(|d| d.shards().iter().filter_map(|s| s.shard_id().map(str::to_owned)).collect())
+            .map(|d| {
+                d.shards()
+                    .iter()
+                    .filter_map(|s| s.shard_id().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default();
         let mut applied = 0;
         let mut budget = limit;
         for shard in shards {
-            let (n, read) = self.copy_shard(from, to, &arn, &shard, budget, min_age).await?;
+            let (n, read) = self
+                .copy_shard(from, to, &arn, &shard, budget, min_age)
+                .await?;
             applied += n;
             budget = budget.saturating_sub(read);
             if budget == 0 {
@@ -296,7 +304,12 @@ fn old_enough(record: &Record, min_age: Duration) -> bool {
 }
 
 /// Stores the position, never moving it back (two replicators may run at once).
-async fn save_position(from: &Replica, to: &Replica, shard: &str, seq: &str) -> Result<(), PortError> {
+async fn save_position(
+    from: &Replica,
+    to: &Replica,
+    shard: &str,
+    seq: &str,
+) -> Result<(), PortError> {
     let put = to
         .dynamo
         .put_item()
@@ -309,7 +322,11 @@ async fn save_position(from: &Replica, to: &Replica, shard: &str, seq: &str) -> 
         .send()
         .await;
     match put {
-        Err(e) if !e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => {
+        Err(e)
+            if !e
+                .as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+        {
             Err(storage("PutItem (position)", e))
         }
         _ => Ok(()),
@@ -323,12 +340,19 @@ async fn apply(from: &Replica, to: &Replica, record: &Record) -> Result<bool, Po
     };
     let seq = data.sequence_number().unwrap_or_default();
     let removed = record.event_name() == Some(&OperationType::Remove);
-    let image = if removed { data.old_image() } else { data.new_image() };
+    let image = if removed {
+        data.old_image()
+    } else {
+        data.new_image()
+    };
     let Some(image) = image.map(from_stream) else {
         return Ok(false);
     };
     // Only what this region wrote: copies and positions carry another region or none.
-    if image.get(REP_IN).and_then(|v| v.as_s().ok()).map(String::as_str)
+    if image
+        .get(REP_IN)
+        .and_then(|v| v.as_s().ok())
+        .map(String::as_str)
         != Some(from.region.as_str())
     {
         return Ok(false);
@@ -338,9 +362,16 @@ async fn apply(from: &Replica, to: &Replica, record: &Record) -> Result<bool, Po
     let values = [
         (":from", s(from.region.as_str())),
         (":seq", n(seq)),
-        (":rep_at", image.get(REP_AT).cloned().unwrap_or_else(|| s(""))),
+        (
+            ":rep_at",
+            image.get(REP_AT).cloned().unwrap_or_else(|| s("")),
+        ),
     ];
-    let names = [("#rep_in", REP_IN), ("#rep_seq", REP_SEQ), ("#rep_at", REP_AT)];
+    let names = [
+        ("#rep_in", REP_IN),
+        ("#rep_seq", REP_SEQ),
+        ("#rep_at", REP_AT),
+    ];
     let result = if removed {
         let key: Item = image
             .iter()
@@ -360,7 +391,9 @@ async fn apply(from: &Replica, to: &Replica, record: &Record) -> Result<bool, Po
             del = del.expression_attribute_values(k, v);
         }
         del.send().await.map(|_| ()).map_err(|e| {
-            let stale = e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception());
+            let stale = e
+                .as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception());
             (stale, storage("DeleteItem (replica)", e))
         })
     } else {
@@ -379,7 +412,9 @@ async fn apply(from: &Replica, to: &Replica, record: &Record) -> Result<bool, Po
             put = put.expression_attribute_values(k, v);
         }
         put.send().await.map(|_| ()).map_err(|e| {
-            let stale = e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception());
+            let stale = e
+                .as_service_error()
+                .is_some_and(|se| se.is_conditional_check_failed_exception());
             (stale, storage("PutItem (replica)", e))
         })
     };

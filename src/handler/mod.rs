@@ -57,9 +57,13 @@ impl HandlerError {
             HandlerError::Port(e) => match e {
                 PortError::Overflow { .. } => "Permanent.Overflow",
                 PortError::Corrupt { .. } => "Permanent.CorruptState",
-                PortError::Storage { retryable: true, .. } => "Retryable.Storage",
+                PortError::Storage {
+                    retryable: true, ..
+                } => "Retryable.Storage",
                 PortError::Storage { .. } => "Permanent.Storage",
-                PortError::Bus { retryable: true, .. } => "Retryable.Bus",
+                PortError::Bus {
+                    retryable: true, ..
+                } => "Retryable.Bus",
                 PortError::Bus { .. } => "Permanent.Bus",
             },
         }
@@ -85,7 +89,9 @@ pub async fn handle(
     };
     match &outcome {
         Ok(o) => tracing::info!(outcome = ?o, "handled"),
-        Err(e) => tracing::warn!(error = %crate::report(e), error_type = e.error_type(), "rejected"),
+        Err(e) => {
+            tracing::warn!(error = %crate::report(e), error_type = e.error_type(), "rejected")
+        }
     }
     outcome
 }

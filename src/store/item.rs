@@ -119,7 +119,8 @@ pub fn stock_share(item: &Item) -> Result<StockShare, BadItem> {
     Ok(StockShare {
         product: Product::parse(field(item, "product")?)
             .map_err(|e| invalid("product")(Box::new(e)))?,
-        region: Region::parse(field(item, "region")?).map_err(|e| invalid("region")(Box::new(e)))?,
+        region: Region::parse(field(item, "region")?)
+            .map_err(|e| invalid("region")(Box::new(e)))?,
         qty: qty.parse().map_err(|e| invalid("qty")(Box::new(e)))?,
     })
 }

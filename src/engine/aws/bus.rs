@@ -26,7 +26,11 @@ pub struct EventBridgeBus {
 
 impl EventBridgeBus {
     /// The bus `bus` of `region`, through `events` (which signs for that region).
-    pub fn new(region: Region, bus: impl Into<String>, events: aws_sdk_eventbridge::Client) -> Self {
+    pub fn new(
+        region: Region,
+        bus: impl Into<String>,
+        events: aws_sdk_eventbridge::Client,
+    ) -> Self {
         Self {
             region,
             bus: bus.into(),

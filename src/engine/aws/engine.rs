@@ -200,15 +200,22 @@ impl AwsEngine {
                     .into(),
             ));
         };
-        let mut report = RunReport::default();
+        // The queues first: a missing one says to run setup.
+        let mut queues = Vec::new();
         for rc in &self.regions {
-            let ports = self.ports_of(&rc.region)?;
             for mapping in &rc.mappings {
-                let queue = self.queue(rc, mapping.function).await?;
-                report += pump::pump(&queue, mapping, &ports).await?;
+                queues.push((rc, mapping, self.queue(rc, mapping.function).await?));
             }
         }
-        report.replicated += replicator.run().await?;
+        // Replication before delivery, as in the embedded engine: what was written before is
+        // in every region before the next event is delivered.
+        let mut report = RunReport {
+            replicated: replicator.run().await?,
+            ..RunReport::default()
+        };
+        for (rc, mapping, queue) in &queues {
+            report += pump::pump(queue, mapping, &self.ports_of(&rc.region)?).await?;
+        }
         Ok(report)
     }
 
@@ -221,7 +228,9 @@ impl AwsEngine {
             let mut waiting = 0u64;
             for rc in &self.regions {
                 for m in &rc.mappings {
-                    let queue = self.handle(rc, &self.config.names.queue(m.function)).await?;
+                    let queue = self
+                        .handle(rc, &self.config.names.queue(m.function))
+                        .await?;
                     waiting += queue_depth(&rc.sqs, &queue.url).await?;
                 }
             }
@@ -245,6 +254,10 @@ impl AwsEngine {
 impl Engine for AwsEngine {
     fn topology(&self) -> &Topology {
         &self.topology
+    }
+
+    fn ports(&self, region: &Region) -> Result<Ports<'_>, EngineError> {
+        self.ports_of(region)
     }
 
     async fn publish(&self, region: &Region, events: &[Event]) -> Result<(), EngineError> {

@@ -96,9 +96,12 @@ impl AwsEngine {
             .send()
             .await
             .map_err(|e| failed("DescribeEventBus")(e.into()))?;
-        out.arn()
-            .map(str::to_owned)
-            .ok_or_else(|| refused("DescribeEventBus", format!("bus {bus} in {} has no ARN", rc.region)))
+        out.arn().map(str::to_owned).ok_or_else(|| {
+            refused(
+                "DescribeEventBus",
+                format!("bus {bus} in {} has no ARN", rc.region),
+            )
+        })
     }
 
     /// Creates one queue and its DLQ, with the redrive policy between them.

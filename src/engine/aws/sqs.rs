@@ -41,7 +41,10 @@ pub struct SqsQueue {
     pub(super) retry_at_once: bool,
 }
 
-fn failed<'a>(queue: &'a str, operation: &'static str) -> impl FnOnce(SdkFailure) -> QueueError + 'a {
+fn failed<'a>(
+    queue: &'a str,
+    operation: &'static str,
+) -> impl FnOnce(SdkFailure) -> QueueError + 'a {
     move |e| QueueError {
         queue: queue.to_owned(),
         operation,
@@ -96,7 +99,12 @@ pub(super) async fn queue_depth(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<
 }
 
 impl SqsQueue {
-    async fn change_visibility(&self, url: &str, handles: &[&str], seconds: i32) -> Result<(), QueueError> {
+    async fn change_visibility(
+        &self,
+        url: &str,
+        handles: &[&str],
+        seconds: i32,
+    ) -> Result<(), QueueError> {
         for chunk in handles.chunks(10) {
             let entries = chunk.iter().enumerate().map(|(i, h)| {
                 ChangeMessageVisibilityBatchRequestEntry::builder()
@@ -252,18 +260,25 @@ impl Queue for SqsQueue {
         let mut letters = Vec::new();
         for msg in self.peek_dlq().await? {
             let message_id = msg.message_id().unwrap_or_default().to_owned();
-            let recorded = self.store.failure(&message_id).await.map_err(|e| QueueError {
-                queue: self.name.clone(),
-                operation: "reading why a dead letter failed",
-                retryable: e.is_retryable(),
-                source: Box::new(e),
-            })?;
+            let recorded = self
+                .store
+                .failure(&message_id)
+                .await
+                .map_err(|e| QueueError {
+                    queue: self.name.clone(),
+                    operation: "reading why a dead letter failed",
+                    retryable: e.is_retryable(),
+                    source: Box::new(e),
+                })?;
             // Reading the DLQ just counted one more receive.
             let seen = receive_count(&msg).saturating_sub(1).max(1);
             let (reason, receive_count) = match recorded {
                 Some((reason, count)) if count > 0 => (reason, count),
                 _ => (
-                    format!("failed {seen} time(s) in {}; no reason was recorded", self.name),
+                    format!(
+                        "failed {seen} time(s) in {}; no reason was recorded",
+                        self.name
+                    ),
                     seen,
                 ),
             };

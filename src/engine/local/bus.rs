@@ -48,7 +48,9 @@ impl Buses {
                     })
                 })
                 .collect::<Result<Vec<_>, crate::pattern::PatternError>>()
-                .map_err(|e| EngineError::state(format!("a rule of {region} does not compile"), e))?;
+                .map_err(|e| {
+                    EngineError::state(format!("a rule of {region} does not compile"), e)
+                })?;
             rules.insert(region.clone(), compiled);
         }
         Ok(Self {

@@ -58,7 +58,10 @@ impl LocalEngine {
     /// Opens (creating if needed) the state of every region of `topology` under `dir`.
     pub async fn open(dir: &Path, topology: Topology) -> Result<Self, EngineError> {
         std::fs::create_dir_all(dir).map_err(|e| {
-            EngineError::state(format!("cannot create state directory {}", dir.display()), e)
+            EngineError::state(
+                format!("cannot create state directory {}", dir.display()),
+                e,
+            )
         })?;
         let topology = Arc::new(topology);
         let names = Names::default();
@@ -165,6 +168,10 @@ impl Engine for LocalEngine {
         &self.topology
     }
 
+    fn ports(&self, region: &Region) -> Result<Ports<'_>, EngineError> {
+        self.ports_of(region)
+    }
+
     async fn publish(&self, region: &Region, events: &[Event]) -> Result<(), EngineError> {
         Ok(self.region(region)?.bus.publish(events).await?)
     }
@@ -172,8 +179,12 @@ impl Engine for LocalEngine {
     async fn run_until_idle(&self) -> Result<RunReport, EngineError> {
         let mut report = RunReport::default();
         loop {
+            // Replication first: what a client did before (an add elsewhere) is in every
+            // region before its next event (a question) is delivered, as replication usually
+            // beats a person; the simulation drives lag and partitions where it does not.
+            let replicated = self.replicator.run().await?;
             let mut pass = self.pump_all().await?;
-            pass.replicated += self.replicator.run().await?;
+            pass.replicated += replicated;
             report += pass;
             if pass.progressed() {
                 continue;

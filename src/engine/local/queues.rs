@@ -54,7 +54,10 @@ pub struct QueueDb {
 }
 
 /// A SQLite failure of `operation` on `queue`; a busy or locked database is worth a retry.
-fn failed<'a>(queue: &'a str, operation: &'static str) -> impl FnOnce(rusqlite::Error) -> QueueError + 'a {
+fn failed<'a>(
+    queue: &'a str,
+    operation: &'static str,
+) -> impl FnOnce(rusqlite::Error) -> QueueError + 'a {
     move |e| QueueError {
         queue: queue.to_owned(),
         operation,
@@ -93,7 +96,12 @@ impl QueueDb {
             .execute(
                 "INSERT INTO messages (region, queue, message_id, body, visible_at)
                  VALUES (?1, ?2, ?3, ?4, (SELECT now FROM clock))",
-                params![region.as_str(), queue, uuid::Uuid::new_v4().to_string(), body],
+                params![
+                    region.as_str(),
+                    queue,
+                    uuid::Uuid::new_v4().to_string(),
+                    body
+                ],
             )
             .map_err(failed(queue, "SendMessage"))?;
         Ok(())
