@@ -26,6 +26,8 @@ FN            ?= chat-send
 EVENT         ?= events/chat-send/sqs-batch.json
 
 FUNCTIONS := chat-send moebi-reply stock-add stock-status
+# Where cargo builds (honours CARGO_TARGET_DIR); evaluated only where used.
+TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
 .PHONY: help run test test-rust test-lambda fmt lint build watch invoke emulator replay bench deploy clean
 
@@ -34,14 +36,14 @@ help:
 	@echo "make test   every test: unit, black-box, both engines (emulator), Lambda binaries, Terraform"
 	@echo "make lint   cargo fmt --check, clippy -D warnings, terraform fmt -check"
 	@echo "make fmt    format Rust and Terraform"
-	@echo "make build  release zips for arm64 (target/lambda/<fn>/bootstrap.zip)"
+	@echo "make build  release zips for arm64 (<target dir>/lambda/<fn>/bootstrap.zip)"
 	@echo "make emulator | watch | invoke FN=chat-send EVENT=events/... REGION=us-east-1"
 	@echo "make replay FILE=events/...   make bench   make deploy"
 
 include infra/infra.mk
 
 run:
-	$(CARGO) run --quiet --no-default-features --bin moebi -- demo
+	$(CARGO) run --quiet --no-default-features --features local --bin moebi -- demo
 
 $(MOTO):
 	$(PYTHON) -m venv $(VENV)/aws
@@ -75,7 +77,7 @@ lint:
 build: $(LAMBDA)
 	PATH="$(LAMBDA_PATH)" $(CARGO) lambda build --release --arm64 --output-format zip \
 		$(foreach f,$(FUNCTIONS),-p $(f))
-	@ls -l $(foreach f,$(FUNCTIONS),target/lambda/$(f)/bootstrap.zip)
+	@ls -l $(foreach f,$(FUNCTIONS),$(TARGET_DIR)/lambda/$(f)/bootstrap.zip)
 
 # A long-running emulator on $(EMULATOR_PORT) with every resource of the topology created.
 emulator: $(MOTO)
@@ -101,7 +103,7 @@ bench:
 	$(CARGO) bench --bench engine -- --noplot
 
 deploy: build
-	cd infra && terraform init && terraform apply
+	cd infra && terraform init && terraform apply -var artifacts_dir=$(TARGET_DIR)/lambda
 
 clean:
-	rm -rf .moebi target/lambda
+	rm -rf .moebi $(TARGET_DIR)/lambda

@@ -111,5 +111,66 @@ fn engine(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, contract, engine);
+/// What the embedded engine's in-process path costs per DynamoDB operation: the same
+/// `PutItem` through the SDK to dynoxide on a loopback listener (what the engine does), and
+/// straight into dynoxide's `Database` (the floor any in-process transport could reach).
+fn embedded_dynamodb(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let west = Region::parse("us-west-2").unwrap();
+    let server = rt
+        .block_on(moebi::engine::local::EmbeddedDynamo::start(&dir.path().join("sdk.dynamodb")))
+        .unwrap();
+    let client = server.dynamo(&west);
+    rt.block_on(moebi::store::schema::ensure_table(&client, "bench"))
+        .unwrap();
+    let direct = dynoxide::Database::new(dir.path().join("direct.dynamodb").to_str().unwrap())
+        .unwrap();
+    direct
+        .create_table(
+            serde_json::from_value(serde_json::json!({
+                "TableName": "bench",
+                "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+                "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "S"}],
+                "BillingMode": "PAY_PER_REQUEST",
+                "StreamSpecification": {"StreamEnabled": true, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            }))
+            .unwrap(),
+        )
+        .unwrap();
+    let mut g = c.benchmark_group("embedded DynamoDB, one PutItem");
+    g.throughput(Throughput::Elements(1));
+    let mut i = 0u64;
+    g.bench_function("SDK over loopback (the engine's path)", |b| {
+        b.iter(|| {
+            i += 1;
+            rt.block_on(
+                client
+                    .put_item()
+                    .table_name("bench")
+                    .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("k{i}")))
+                    .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
+                    .send(),
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("dynoxide Database, no transport (floor)", |b| {
+        b.iter(|| {
+            i += 1;
+            let request = serde_json::from_value(serde_json::json!({
+                "TableName": "bench",
+                "Item": {"pk": {"S": format!("k{i}")}, "sk": {"S": "x"}},
+            }))
+            .unwrap();
+            direct.put_item(request).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, contract, engine, embedded_dynamodb);
 criterion_main!(benches);

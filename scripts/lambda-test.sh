@@ -9,10 +9,12 @@ cd "$(dirname "$0")/.."
 command -v cargo-lambda >/dev/null || { echo "lambda-test: cargo-lambda is missing (make installs it)" >&2; exit 1; }
 
 FUNCTIONS=(chat-send moebi-reply stock-add stock-status)
-echo "lambda-test: building the release bootstraps"
+# Where cargo puts what it builds: honours CARGO_TARGET_DIR and build.target-dir.
+target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+echo "lambda-test: building the release bootstraps (in $target)"
 cargo lambda build --release $(printf -- '-p %s ' "${FUNCTIONS[@]}")
 cargo build --quiet --bin moebi
-moebi() { target/debug/moebi --engine aws --endpoint-url "$MOEBI_EMULATOR_URL" "$@"; }
+moebi() { "$target/debug/moebi" --engine aws --endpoint-url "$MOEBI_EMULATOR_URL" "$@"; }
 moebi setup >/dev/null
 
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -39,7 +41,7 @@ invoke() {
     AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt" \
     AWS_ENDPOINT_URL="$MOEBI_EMULATOR_URL" AWS_REGION="$region" \
     MOEBI_REGION="$region" MOEBI_TABLE=moebi MOEBI_BUS=moebi RUST_LOG=info \
-    "target/lambda/$fn/bootstrap" >>"$work/$fn.log" 2>&1 &
+    "$target/lambda/$fn/bootstrap" >>"$work/$fn.log" 2>&1 &
   local fnpid=$!
   local out status=0
   out=$(timeout 60 cargo lambda invoke -A 127.0.0.1 -P "$port" -F "$fixture" _ 2>&1) || status=$?

@@ -24,11 +24,13 @@
 //!   `engine::local` (an embedded DynamoDB, SQLite queues, an in-process bus) and
 //!   `engine::aws` (EventBridge and SQS through the AWS SDK) keep only what differs.
 //! - [`client`]: what a participant or store does (send, read an inbox, add, ask), over any engine.
+//! - `demo`: the seed's scenario with a transcript (`moebi demo`, `make run`).
 //! - `lambda` (feature `aws`): the Lambda runtime the four functions run on.
 //! - `src/main.rs`: the `moebi` CLI. `functions/*`: the four Lambda binaries, wiring only.
 
 pub mod client;
 pub mod contract;
+pub mod demo;
 pub mod engine;
 pub mod handler;
 pub mod invoke;

@@ -11,7 +11,6 @@ use moebi::contract::Region;
 use moebi::engine::local::LocalEngine;
 use moebi::engine::{function_for, Engine, EngineError};
 use moebi::invoke::{batch_response, Payload, Response};
-use moebi::ports::InboxEntry;
 use moebi::topology::{Function, Topology};
 
 #[derive(Parser)]
@@ -192,102 +191,29 @@ async fn open(cli: &Cli, state: &Path) -> Result<Box<dyn Engine>, Failure> {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
-        Command::Demo => match cli.engine {
-            EngineKind::Local => {
-                let dir = cli.state.join("demo");
-                if dir.exists() {
-                    std::fs::remove_dir_all(&dir)
-                        .map_err(|e| Failure(format!("cannot clear {}: {e}", dir.display()), 1))?;
-                }
-                let engine = open(&cli, &dir).await?;
-                let place = format!("on the embedded engine (state in {})", dir.display());
-                demo(engine.as_ref(), &place).await
-            }
-            #[cfg(feature = "aws")]
-            EngineKind::Aws => {
-                // A fresh namespace each time, so the story starts from empty inboxes.
-                let ns = format!("demo-{}", &moebi::contract::EventId::random().as_str()[..8]);
-                let config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone())
-                    .with_namespace(&ns);
-                let topology = load_topology(cli.topology.as_deref())?;
-                let engine = moebi::engine::aws::AwsEngine::connect(config, topology).await?;
-                engine.setup().await?;
-                demo(&engine, &format!("on the AWS engine (namespace {ns})")).await
-            }
-        },
+        Command::Demo => demo(&cli).await,
         Command::Send { from, to, text } => {
             let engine = open(&cli, &cli.state).await?;
             let id = Client::new(engine.as_ref()).send(from, to, text).await?;
             println!("sent {id}");
             Ok(())
         }
-        Command::Inbox { participant, json } => {
-            let engine = open(&cli, &cli.state).await?;
-            let entries = Client::new(engine.as_ref()).inbox(participant).await?;
-            for e in &entries {
-                if *json {
-                    println!("{}", serde_json::to_string(e).expect("entries serialize"));
-                } else {
-                    println!("{}", line(e));
-                }
-            }
-            Ok(())
-        }
-        Command::Stock { command } => {
-            let engine = open(&cli, &cli.state).await?;
-            let client = Client::new(engine.as_ref());
-            match command {
-                StockCommand::Add {
-                    store,
-                    product,
-                    qty,
-                } => {
-                    let id = client.add_stock(store, product, *qty).await?;
-                    println!("added {qty} {product} from {store} ({id})");
-                }
-                StockCommand::Status { product, asker } => {
-                    println!("{}", client.ask_stock(asker, product.as_deref()).await?);
-                }
-            }
-            Ok(())
-        }
+        Command::Inbox { participant, json } => inbox(&cli, participant, *json).await,
+        Command::Stock { command } => stock(&cli, command).await,
         Command::Replay { function, files } => {
             let engine = open(&cli, &cli.state).await?;
             replay(engine.as_ref(), *function, files).await
         }
-        Command::Dlq { region } => {
-            let engine = open(&cli, &cli.state).await?;
-            let region = region
-                .as_deref()
-                .map(Region::parse)
-                .transpose()
-                .map_err(|e| Failure(e.to_string(), 1))?;
-            let letters = engine.dead_letters(region.as_ref()).await?;
-            if letters.is_empty() {
-                println!("no dead letters");
-            }
-            for d in letters {
-                println!(
-                    "{} {} {} (received {} times): {}",
-                    d.region, d.queue, d.message_id, d.receive_count, d.reason
-                );
-            }
-            Ok(())
-        }
+        Command::Dlq { region } => dlq(&cli, region.as_deref()).await,
         #[cfg(feature = "aws")]
         Command::Setup => {
-            let topology = load_topology(cli.topology.as_deref())?;
-            let config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone());
-            let engine = moebi::engine::aws::AwsEngine::connect(config, topology).await?;
-            let created = engine.setup().await?;
+            let created = aws_engine(&cli, None).await?.setup().await?;
             println!("{created}");
             Ok(())
         }
         #[cfg(feature = "aws")]
         Command::Pump { until_idle } => {
-            let topology = load_topology(cli.topology.as_deref())?;
-            let config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone());
-            let engine = moebi::engine::aws::AwsEngine::connect(config, topology).await?;
+            let engine = aws_engine(&cli, None).await?;
             let report = if *until_idle {
                 engine.run_until_idle().await?
             } else {
@@ -302,12 +228,93 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     }
 }
 
-/// One inbox entry as a line: `alex: hi`, with what it replies to.
-fn line(e: &InboxEntry) -> String {
-    match &e.in_reply_to {
-        Some(r) => format!("{}: {}  (reply to {r})", e.from, e.text),
-        None => format!("{}: {}", e.from, e.text),
+/// The AWS engine the flags describe, within `namespace` when given.
+#[cfg(feature = "aws")]
+async fn aws_engine(
+    cli: &Cli,
+    namespace: Option<&str>,
+) -> Result<moebi::engine::aws::AwsEngine, Failure> {
+    let topology = load_topology(cli.topology.as_deref())?;
+    let mut config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone());
+    if let Some(ns) = namespace {
+        config = config.with_namespace(ns);
     }
+    Ok(moebi::engine::aws::AwsEngine::connect(config, topology).await?)
+}
+
+async fn demo(cli: &Cli) -> Result<(), Failure> {
+    match cli.engine {
+        EngineKind::Local => {
+            let dir = cli.state.join("demo");
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| Failure(format!("cannot clear {}: {e}", dir.display()), 1))?;
+            }
+            let engine = open(cli, &dir).await?;
+            let place = format!("on the embedded engine (state in {})", dir.display());
+            Ok(moebi::demo::play(engine.as_ref(), &place).await?)
+        }
+        #[cfg(feature = "aws")]
+        EngineKind::Aws => {
+            // A fresh namespace each time, so the story starts from empty inboxes.
+            let ns = format!("demo-{}", &moebi::contract::EventId::random().as_str()[..8]);
+            let engine = aws_engine(cli, Some(&ns)).await?;
+            engine.setup().await?;
+            let place = format!("on the AWS engine (namespace {ns})");
+            Ok(moebi::demo::play(&engine, &place).await?)
+        }
+    }
+}
+
+async fn inbox(cli: &Cli, participant: &str, json: bool) -> Result<(), Failure> {
+    let engine = open(cli, &cli.state).await?;
+    let entries = Client::new(engine.as_ref()).inbox(participant).await?;
+    for e in &entries {
+        if json {
+            println!("{}", serde_json::to_string(e).expect("entries serialize"));
+        } else {
+            println!("{}", moebi::demo::line(e));
+        }
+    }
+    Ok(())
+}
+
+async fn stock(cli: &Cli, command: &StockCommand) -> Result<(), Failure> {
+    let engine = open(cli, &cli.state).await?;
+    let client = Client::new(engine.as_ref());
+    match command {
+        StockCommand::Add {
+            store,
+            product,
+            qty,
+        } => {
+            let id = client.add_stock(store, product, *qty).await?;
+            println!("added {qty} {product} from {store} ({id})");
+        }
+        StockCommand::Status { product, asker } => {
+            println!("{}", client.ask_stock(asker, product.as_deref()).await?);
+        }
+    }
+    Ok(())
+}
+
+async fn dlq(cli: &Cli, region: Option<&str>) -> Result<(), Failure> {
+    let engine = open(cli, &cli.state).await?;
+    let region = region
+        .map(Region::parse)
+        .transpose()
+        .map_err(|e| Failure(e.to_string(), 1))?;
+    let letters = engine.dead_letters(region.as_ref()).await?;
+    if letters.is_empty() {
+        println!("no dead letters");
+    }
+    for d in letters {
+        println!(
+            "{} {} {} (received {} times): {}",
+            d.region, d.queue, d.message_id, d.receive_count, d.reason
+        );
+    }
+    Ok(())
 }
 
 async fn replay(
@@ -378,70 +385,3 @@ async fn replay(
     }
 }
 
-/// Plays the scenario; `place` says where it runs (the state directory, or the namespace).
-async fn demo(engine: &dyn Engine, place: &str) -> Result<(), Failure> {
-    let client = Client::new(engine);
-    let t = engine.topology();
-    println!("moebi demo: the seed's scenario {place}");
-    for region in &t.regions {
-        let mut who: Vec<String> = t
-            .participants
-            .iter()
-            .filter(|p| &p.home == region)
-            .map(|p| p.name.to_string())
-            .collect();
-        who.extend(
-            t.bots
-                .iter()
-                .filter(|b| &b.home == region)
-                .map(|b| format!("{} (bot: \"{}\")", b.name, b.answer.as_str())),
-        );
-        who.extend(
-            t.stores
-                .iter()
-                .filter(|s| &s.home == region)
-                .map(|s| s.name.to_string()),
-        );
-        println!("  {region}: {}", who.join(", "));
-    }
-    println!("\n1. alex sends \"hi\" to kate");
-    client.send("alex", "kate", "hi").await?;
-    show(&client, "kate").await?;
-    println!("\n2. kate answers \"how are you?\"");
-    client.send("kate", "alex", "how are you?").await?;
-    show(&client, "alex").await?;
-    println!("\n3. alex sends \"hi\" to moebi");
-    client.send("alex", "moebi", "hi").await?;
-    show(&client, "moebi").await?;
-    show(&client, "alex").await?;
-    show(&client, "kate").await?;
-    println!("\n4. the stores add products");
-    for (store, product, qty) in [
-        ("store-1", "nike", 30),
-        ("store-3", "adidas", 35),
-        ("store-3", "nike", 5),
-    ] {
-        client.add_stock(store, product, qty).await?;
-        println!("   {store} adds {product} x{qty}");
-    }
-    println!("\n5. kate asks the stock");
-    for product in [Some("nike"), Some("adidas"), Some("puma"), None] {
-        let answer = client.ask_stock("kate", product).await?;
-        println!("   {:<10} -> {answer}", product.unwrap_or("everything"));
-    }
-    let dead = engine.dead_letters(None).await?;
-    println!("\ndead letters: {}", dead.len());
-    Ok(())
-}
-
-async fn show(client: &Client<'_>, who: &str) -> Result<(), Failure> {
-    let entries = client.inbox(who).await?;
-    println!("   {who}'s inbox:");
-    if entries.is_empty() {
-        println!("     (empty)");
-    }
-    for e in &entries {
-        println!("     {}", line(e));
-    }
-    Ok(())
-}

@@ -1,0 +1,82 @@
+//! The seed's scenario, played on any engine with a transcript: what `moebi demo` (and so
+//! `make run`) prints.
+
+use crate::client::Client;
+use crate::engine::{Engine, EngineError};
+use crate::ports::InboxEntry;
+
+/// One inbox entry as a line: `alex: hi`, with what it replies to.
+pub fn line(e: &InboxEntry) -> String {
+    match &e.in_reply_to {
+        Some(r) => format!("{}: {}  (reply to {r})", e.from, e.text),
+        None => format!("{}: {}", e.from, e.text),
+    }
+}
+
+/// Plays the scenario; `place` says where it runs (the state directory, or the namespace).
+pub async fn play(engine: &dyn Engine, place: &str) -> Result<(), EngineError> {
+    let client = Client::new(engine);
+    let t = engine.topology();
+    println!("moebi demo: the seed's scenario {place}");
+    for region in &t.regions {
+        let mut who: Vec<String> = t
+            .participants
+            .iter()
+            .filter(|p| &p.home == region)
+            .map(|p| p.name.to_string())
+            .collect();
+        who.extend(
+            t.bots
+                .iter()
+                .filter(|b| &b.home == region)
+                .map(|b| format!("{} (bot: \"{}\")", b.name, b.answer.as_str())),
+        );
+        who.extend(
+            t.stores
+                .iter()
+                .filter(|s| &s.home == region)
+                .map(|s| s.name.to_string()),
+        );
+        println!("  {region}: {}", who.join(", "));
+    }
+    println!("\n1. alex sends \"hi\" to kate");
+    client.send("alex", "kate", "hi").await?;
+    show(&client, "kate").await?;
+    println!("\n2. kate answers \"how are you?\"");
+    client.send("kate", "alex", "how are you?").await?;
+    show(&client, "alex").await?;
+    println!("\n3. alex sends \"hi\" to moebi");
+    client.send("alex", "moebi", "hi").await?;
+    show(&client, "moebi").await?;
+    show(&client, "alex").await?;
+    show(&client, "kate").await?;
+    println!("\n4. the stores add products");
+    for (store, product, qty) in [
+        ("store-1", "nike", 30),
+        ("store-3", "adidas", 35),
+        ("store-3", "nike", 5),
+    ] {
+        client.add_stock(store, product, qty).await?;
+        println!("   {store} adds {product} x{qty}");
+    }
+    println!("\n5. kate asks the stock");
+    for product in [Some("nike"), Some("adidas"), Some("puma"), None] {
+        let answer = client.ask_stock("kate", product).await?;
+        println!("   {:<10} -> {answer}", product.unwrap_or("everything"));
+    }
+    let dead = engine.dead_letters(None).await?;
+    println!("\ndead letters: {}", dead.len());
+    Ok(())
+}
+
+async fn show(client: &Client<'_>, who: &str) -> Result<(), EngineError> {
+    let entries = client.inbox(who).await?;
+    println!("   {who}'s inbox:");
+    if entries.is_empty() {
+        println!("     (empty)");
+    }
+    for e in &entries {
+        println!("     {}", line(e));
+    }
+    Ok(())
+}
