@@ -324,58 +324,19 @@ async fn replay(
 ) -> Result<(), Failure> {
     let mut failed = false;
     for file in files {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Failure(format!("cannot read {}: {e}", file.display()), 1))?;
-        // A file that is not JSON cannot be a payload Lambda delivers: a file error, not a record's.
-        let value: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Failure(format!("{}: not a JSON payload: {e}", file.display()), 1))?;
-        let payload =
-            Payload::parse(value).map_err(|e| Failure(format!("{}: {e}", file.display()), 1))?;
+        let payload = read_payload(file)?;
+        let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", file.display()), 1);
         let region = payload
             .region()
-            .ok_or_else(|| {
-                Failure(
-                    format!(
-                        "{}: the payload names no region (awsRegion or region)",
-                        file.display()
-                    ),
-                    1,
-                )
-            })?
-            .map_err(|e| Failure(format!("{}: {e}", file.display()), 1))?;
+            .ok_or_else(|| at(&"the payload names no region (awsRegion or region)"))?
+            .map_err(|e| at(&e))?;
         // When no record can even be parsed, any function rejects them all the same way.
         let function = function
             .or_else(|| function_for(engine.topology(), &region, &payload))
             .unwrap_or(Function::ChatSend);
         let response = engine.invoke(&region, function, &payload).await?;
         engine.run_until_idle().await?;
-        match &response {
-            Response::Batch(records) => {
-                println!(
-                    "{}",
-                    serde_json::to_string(&batch_response(records))
-                        .expect("a batch response serializes")
-                );
-                for (id, reason) in response.failures() {
-                    eprintln!(
-                        "{}: record {id} failed: {}",
-                        file.display(),
-                        moebi::report(reason)
-                    );
-                }
-            }
-            Response::Event(Ok(outcome)) => println!(
-                "{}",
-                serde_json::json!({ "outcome": format!("{outcome:?}").to_lowercase() })
-            ),
-            Response::Event(Err(e)) => {
-                println!(
-                    "{}",
-                    serde_json::json!({ "errorType": e.error_type(), "errorMessage": moebi::report(e) })
-                );
-                eprintln!("{}: event failed: {}", file.display(), moebi::report(e));
-            }
-        }
+        print_response(file, &response);
         failed |= !response.succeeded();
     }
     if failed {
@@ -385,3 +346,43 @@ async fn replay(
     }
 }
 
+/// A payload file: a file that is not JSON cannot be a payload Lambda delivers, so it is the
+/// file's error, not a record's.
+fn read_payload(file: &Path) -> Result<Payload, Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure(format!("cannot read {}: {e}", file.display()), 1))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Failure(format!("{}: not a JSON payload: {e}", file.display()), 1))?;
+    Payload::parse(value).map_err(|e| Failure(format!("{}: {e}", file.display()), 1))
+}
+
+/// What the function answered, as Lambda would return it (stdout), and why records failed (stderr).
+fn print_response(file: &Path, response: &Response) {
+    match response {
+        Response::Batch(records) => {
+            println!(
+                "{}",
+                serde_json::to_string(&batch_response(records))
+                    .expect("a batch response serializes")
+            );
+            for (id, reason) in response.failures() {
+                eprintln!(
+                    "{}: record {id} failed: {}",
+                    file.display(),
+                    moebi::report(reason)
+                );
+            }
+        }
+        Response::Event(Ok(outcome)) => println!(
+            "{}",
+            serde_json::json!({ "outcome": format!("{outcome:?}").to_lowercase() })
+        ),
+        Response::Event(Err(e)) => {
+            println!(
+                "{}",
+                serde_json::json!({ "errorType": e.error_type(), "errorMessage": moebi::report(e) })
+            );
+            eprintln!("{}: event failed: {}", file.display(), moebi::report(e));
+        }
+    }
+}

@@ -77,6 +77,11 @@ pub async fn ensure_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Res
             retryable: true,
             source: Box::new(e),
         })?;
+    ensure_ttl(dynamo, table).await
+}
+
+/// Turns the table's TTL on unless it is on (enabling it again is an error in DynamoDB).
+async fn ensure_ttl(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), PortError> {
     let ttl = dynamo
         .describe_time_to_live()
         .table_name(table)

@@ -48,7 +48,7 @@ impl EventBridgeBus {
 impl Bus for EventBridgeBus {
     async fn publish(&self, events: &[Event]) -> Result<(), PortError> {
         for chunk in events.chunks(PUT_EVENTS_MAX) {
-            let mut pending: Vec<PutEventsRequestEntry> = chunk
+            let entries = chunk
                 .iter()
                 .map(|event| {
                     PutEventsRequestEntry::builder()
@@ -59,66 +59,81 @@ impl Bus for EventBridgeBus {
                         .build()
                 })
                 .collect();
-            let mut attempt = 1;
-            loop {
-                let out = self
-                    .events
-                    .put_events()
-                    .set_entries(Some(pending.clone()))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        let e = SdkFailure::from(e);
-                        PortError::Bus {
-                            operation: format!("PutEvents on {}", self.bus),
-                            retryable: e.retryable,
-                            source: Box::new(e),
-                        }
-                    })?;
-                if out.failed_entry_count() == 0 {
-                    break;
-                }
-                // Results come in the order of the entries; an entry with an error code was not
-                // put. Without results to match, every entry is sent again (at least once).
-                let results = out.entries();
-                let (rejected, codes): (Vec<_>, Vec<_>) = if results.len() == pending.len() {
-                    pending
-                        .into_iter()
-                        .zip(results)
-                        .filter_map(|(entry, r)| r.error_code().map(|c| (entry, c.to_owned())))
-                        .unzip()
-                } else {
-                    let n = pending.len();
-                    (pending, vec!["(no per-entry result)".to_owned(); n])
-                };
-                if rejected.is_empty() {
-                    break;
-                }
-                if attempt >= PUT_EVENTS_ATTEMPTS {
-                    let mut codes = codes;
-                    codes.sort();
-                    codes.dedup();
-                    return Err(PortError::Bus {
-                        operation: format!("PutEvents on {} in {}", self.bus, self.region),
-                        retryable: true,
-                        source: Box::new(Reason(format!(
-                            "{} event(s) rejected {attempt} times: {}",
-                            rejected.len(),
-                            codes.join(", ")
-                        ))),
-                    });
-                }
-                tracing::warn!(
-                    rejected = rejected.len(),
-                    codes = %codes.join(", "),
-                    attempt,
-                    "PutEvents rejected entries; sending them again"
-                );
-                tokio::time::sleep(PUT_EVENTS_BACKOFF * 2u32.pow(attempt - 1)).await;
-                attempt += 1;
-                pending = rejected;
-            }
+            self.put_until_taken(entries).await?;
         }
         Ok(())
+    }
+}
+
+impl EventBridgeBus {
+    /// Puts entries, sending again those EventBridge rejects one by one, with a backoff.
+    async fn put_until_taken(
+        &self,
+        mut pending: Vec<PutEventsRequestEntry>,
+    ) -> Result<(), PortError> {
+        for attempt in 1.. {
+            let (rejected, mut codes) = self.put(pending).await?;
+            if rejected.is_empty() {
+                return Ok(());
+            }
+            if attempt >= PUT_EVENTS_ATTEMPTS {
+                codes.sort();
+                codes.dedup();
+                return Err(PortError::Bus {
+                    operation: format!("PutEvents on {} in {}", self.bus, self.region),
+                    retryable: true,
+                    source: Box::new(Reason(format!(
+                        "{} event(s) rejected {attempt} times: {}",
+                        rejected.len(),
+                        codes.join(", ")
+                    ))),
+                });
+            }
+            tracing::warn!(
+                rejected = rejected.len(),
+                codes = %codes.join(", "),
+                attempt,
+                "PutEvents rejected entries; sending them again"
+            );
+            tokio::time::sleep(PUT_EVENTS_BACKOFF * 2u32.pow(attempt - 1)).await;
+            pending = rejected;
+        }
+        unreachable!("the attempts are bounded")
+    }
+
+    /// One `PutEvents`; answers the entries it rejected, with their error codes.
+    async fn put(
+        &self,
+        entries: Vec<PutEventsRequestEntry>,
+    ) -> Result<(Vec<PutEventsRequestEntry>, Vec<String>), PortError> {
+        let out = self
+            .events
+            .put_events()
+            .set_entries(Some(entries.clone()))
+            .send()
+            .await
+            .map_err(|e| {
+                let e = SdkFailure::from(e);
+                PortError::Bus {
+                    operation: format!("PutEvents on {}", self.bus),
+                    retryable: e.retryable,
+                    source: Box::new(e),
+                }
+            })?;
+        if out.failed_entry_count() == 0 {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        // Results come in the order of the entries; an entry with an error code was not put.
+        // Without results to match, every entry is sent again (at least once).
+        let results = out.entries();
+        if results.len() != entries.len() {
+            let n = entries.len();
+            return Ok((entries, vec!["(no per-entry result)".to_owned(); n]));
+        }
+        Ok(entries
+            .into_iter()
+            .zip(results)
+            .filter_map(|(entry, r)| r.error_code().map(|c| (entry, c.to_owned())))
+            .unzip())
     }
 }

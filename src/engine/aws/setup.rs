@@ -14,7 +14,7 @@ use crate::engine::pump::Mapping;
 use crate::engine::EngineError;
 use crate::ports::Reason;
 use crate::store::{schema, SdkFailure};
-use crate::topology::Target;
+use crate::topology::{Rule, Target};
 
 /// How long SQS keeps a dead letter: the most it allows (14 days).
 const DLQ_RETENTION_SECONDS: u32 = 14 * 24 * 3600;
@@ -181,33 +181,7 @@ impl AwsEngine {
         let rules = self.topology.rules(&rc.region);
         for rule in &rules {
             let name = names.rule(&rule.name);
-            let target = aws_sdk_eventbridge::types::Target::builder().id(TARGET_ID);
-            let target = match &rule.target {
-                // The emulator cannot invoke Lambda: a function's rule targets the queue that
-                // stands in for it (see the module doc).
-                Target::Queue(f) | Target::Function(f) => {
-                    let queue = self.handle(rc, &names.queue(*f)).await?;
-                    target.arn(queue.arn)
-                }
-                Target::Bus(other) => {
-                    let bus = buses.get(other).ok_or_else(|| {
-                        EngineError::Config(format!(
-                            "rule {} forwards to {other}, which has no bus",
-                            rule.name
-                        ))
-                    })?;
-                    // EventBridge forwards to another region's bus under a role; the emulator
-                    // does not check it, so it is only named (Terraform creates it on AWS).
-                    let account = bus.split(':').nth(4).unwrap_or_default();
-                    target.arn(bus).role_arn(format!(
-                        "arn:aws:iam::{account}:role/{}",
-                        names.forward_role()
-                    ))
-                }
-            };
-            let target = target
-                .build()
-                .map_err(|e| EngineError::state("setup: PutTargets", e))?;
+            let target = self.target(rc, rule, buses).await?;
             events
                 .put_rule()
                 .name(&name)
@@ -238,5 +212,42 @@ impl AwsEngine {
             }
         }
         Ok(rules.len())
+    }
+
+    /// The target of `rule`: a queue of the region, or another region's bus.
+    async fn target(
+        &self,
+        rc: &RegionClients,
+        rule: &Rule,
+        buses: &HashMap<Region, String>,
+    ) -> Result<aws_sdk_eventbridge::types::Target, EngineError> {
+        let names = &self.config.names;
+        let target = aws_sdk_eventbridge::types::Target::builder().id(TARGET_ID);
+        let target = match &rule.target {
+            // The emulator cannot invoke Lambda: a function's rule targets the queue that
+            // stands in for it (see the module doc).
+            Target::Queue(f) | Target::Function(f) => {
+                let queue = self.handle(rc, &names.queue(*f)).await?;
+                target.arn(queue.arn)
+            }
+            Target::Bus(other) => {
+                let bus = buses.get(other).ok_or_else(|| {
+                    EngineError::Config(format!(
+                        "rule {} forwards to {other}, which has no bus",
+                        rule.name
+                    ))
+                })?;
+                // EventBridge forwards to another region's bus under a role; the emulator
+                // does not check it, so it is only named (Terraform creates it on AWS).
+                let account = bus.split(':').nth(4).unwrap_or_default();
+                target.arn(bus).role_arn(format!(
+                    "arn:aws:iam::{account}:role/{}",
+                    names.forward_role()
+                ))
+            }
+        };
+        target
+            .build()
+            .map_err(|e| EngineError::state("setup: PutTargets", e))
     }
 }

@@ -15,15 +15,19 @@
 //! - **Links.** Each (source, target) pair is open, lagged or partitioned; the simulation
 //!   drives them, and [`Replicator::step`] copies a bounded number of records at a time.
 
+mod apply;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_sdk_dynamodbstreams::types::{OperationType, Record, ShardIteratorType};
+use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
 
 use crate::contract::Region;
 use crate::ports::{PortError, Reason};
-use crate::store::item::{from_stream, n, s, Item, REP_AT, REP_IN, REP_SEQ};
+use crate::store::item::s;
+
+use apply::{apply, position_pk, save_position};
 
 /// Most stream records read per call.
 const PAGE: i32 = 100;
@@ -61,7 +65,7 @@ pub struct Replicator {
     streams: Mutex<HashMap<Region, String>>,
 }
 
-fn storage(operation: &str, e: impl Into<crate::store::SdkFailure>) -> PortError {
+pub(super) fn storage(operation: &str, e: impl Into<crate::store::SdkFailure>) -> PortError {
     PortError::storage(format!("replication: {operation}"), e.into())
 }
 
@@ -169,24 +173,8 @@ impl Replicator {
         limit: usize,
         min_age: Duration,
     ) -> Result<(u64, usize), PortError> {
-        let position = self.position(from, to, shard).await?;
-        let request = from
-            .streams
-            .get_shard_iterator()
-            .stream_arn(arn)
-            .shard_id(shard);
-        let request = match &position {
-            Some(seq) => request
-                .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-                .sequence_number(seq),
-            None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
-        };
-        let mut iterator = request
-            .send()
-            .await
-            .map_err(|e| storage("GetShardIterator", e))?
-            .shard_iterator
-            .map(String::from);
+        let mut iterator =
+            iterator(from, arn, shard, self.position(from, to, shard).await?).await?;
         let (mut applied, mut read, mut last) = (0, 0, None);
         'pages: while let Some(it) = iterator.take() {
             let page = (limit - read).min(PAGE as usize) as i32;
@@ -281,10 +269,6 @@ impl Replicator {
     }
 }
 
-fn position_pk(from: &Region) -> String {
-    format!("replication#{from}")
-}
-
 /// Whether a record may pass a link that lets records through at `min_age`.
 fn old_enough(record: &Record, min_age: Duration) -> bool {
     if min_age.is_zero() {
@@ -303,125 +287,27 @@ fn old_enough(record: &Record, min_age: Duration) -> bool {
     now - created.as_secs_f64() >= min_age.as_secs_f64()
 }
 
-/// Stores the position, never moving it back (two replicators may run at once).
-async fn save_position(
+/// An iterator over `from`'s shard after `position`, or from its start.
+async fn iterator(
     from: &Replica,
-    to: &Replica,
+    arn: &str,
     shard: &str,
-    seq: &str,
-) -> Result<(), PortError> {
-    let put = to
-        .dynamo
-        .put_item()
-        .table_name(&to.table)
-        .item("pk", s(position_pk(&from.region)))
-        .item("sk", s(shard))
-        .item("seq", n(seq))
-        .condition_expression("attribute_not_exists(seq) OR seq < :seq")
-        .expression_attribute_values(":seq", n(seq))
+    position: Option<String>,
+) -> Result<Option<String>, PortError> {
+    let request = from
+        .streams
+        .get_shard_iterator()
+        .stream_arn(arn)
+        .shard_id(shard);
+    let request = match position {
+        Some(seq) => request
+            .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+            .sequence_number(seq),
+        None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
+    };
+    Ok(request
         .send()
-        .await;
-    match put {
-        Err(e)
-            if !e
-                .as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-        {
-            Err(storage("PutItem (position)", e))
-        }
-        _ => Ok(()),
-    }
-}
-
-/// Applies one stream record to `to`; answers whether it changed anything.
-async fn apply(from: &Replica, to: &Replica, record: &Record) -> Result<bool, PortError> {
-    let Some(data) = record.dynamodb() else {
-        return Ok(false);
-    };
-    let seq = data.sequence_number().unwrap_or_default();
-    let removed = record.event_name() == Some(&OperationType::Remove);
-    let image = if removed {
-        data.old_image()
-    } else {
-        data.new_image()
-    };
-    let Some(image) = image.map(from_stream) else {
-        return Ok(false);
-    };
-    // Only what this region wrote: copies and positions carry another region or none.
-    if image
-        .get(REP_IN)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
-        != Some(from.region.as_str())
-    {
-        return Ok(false);
-    }
-    let newer_here = "(#rep_in = :from AND attribute_exists(#rep_seq) AND #rep_seq >= :seq) \
-                      OR (#rep_in <> :from AND #rep_at >= :rep_at)";
-    let values = [
-        (":from", s(from.region.as_str())),
-        (":seq", n(seq)),
-        (
-            ":rep_at",
-            image.get(REP_AT).cloned().unwrap_or_else(|| s("")),
-        ),
-    ];
-    let names = [
-        ("#rep_in", REP_IN),
-        ("#rep_seq", REP_SEQ),
-        ("#rep_at", REP_AT),
-    ];
-    let result = if removed {
-        let key: Item = image
-            .iter()
-            .filter(|(k, _)| *k == "pk" || *k == "sk")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let mut del = to
-            .dynamo
-            .delete_item()
-            .table_name(&to.table)
-            .set_key(Some(key))
-            .condition_expression(format!("attribute_exists(pk) AND NOT ({newer_here})"));
-        for (k, v) in names {
-            del = del.expression_attribute_names(k, v);
-        }
-        for (k, v) in values {
-            del = del.expression_attribute_values(k, v);
-        }
-        del.send().await.map(|_| ()).map_err(|e| {
-            let stale = e
-                .as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception());
-            (stale, storage("DeleteItem (replica)", e))
-        })
-    } else {
-        let mut item = image;
-        item.insert(REP_SEQ.into(), n(seq));
-        let mut put = to
-            .dynamo
-            .put_item()
-            .table_name(&to.table)
-            .set_item(Some(item))
-            .condition_expression(format!("attribute_not_exists(pk) OR NOT ({newer_here})"));
-        for (k, v) in names {
-            put = put.expression_attribute_names(k, v);
-        }
-        for (k, v) in values {
-            put = put.expression_attribute_values(k, v);
-        }
-        put.send().await.map(|_| ()).map_err(|e| {
-            let stale = e
-                .as_service_error()
-                .is_some_and(|se| se.is_conditional_check_failed_exception());
-            (stale, storage("PutItem (replica)", e))
-        })
-    };
-    match result {
-        Ok(()) => Ok(true),
-        // The target holds this write or a later one: nothing to do.
-        Err((true, _)) => Ok(false),
-        Err((false, e)) => Err(e),
-    }
+        .await
+        .map_err(|e| storage("GetShardIterator", e))?
+        .shard_iterator)
 }
