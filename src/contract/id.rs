@@ -1,0 +1,68 @@
+//! The client-chosen event id, on which every effect is deduplicated.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::ContractError;
+
+/// A client-chosen event id: 1..=128 characters of `A-Z a-z 0-9 - _ . :`.
+///
+/// Every effect is applied at most once per id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct EventId(String);
+
+impl EventId {
+    /// Parses and validates an id.
+    pub fn parse(value: &str) -> Result<Self, ContractError> {
+        let ok = (1..=128).contains(&value.len())
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+        if ok {
+            Ok(Self(value.to_owned()))
+        } else {
+            Err(ContractError::field(
+                "id",
+                format!("must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.', ':', got {value:?}"),
+            ))
+        }
+    }
+
+    /// A fresh random id (UUID v4), for clients.
+    pub fn random() -> Self {
+        Self(uuid::Uuid::new_v4().to_string())
+    }
+
+    /// A stable id derived from this one: the same inputs always give the same id, so an
+    /// event published again on a retry is recognised downstream as a duplicate.
+    pub fn derived(&self, purpose: &str) -> Self {
+        let ns = uuid::Uuid::from_u128(0x6d6f_6562_6900_4000_8000_0000_0000_0001);
+        Self(uuid::Uuid::new_v5(&ns, format!("{purpose}:{}", self.0).as_bytes()).to_string())
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for EventId {
+    type Error = ContractError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(&value)
+    }
+}
+
+impl From<EventId> for String {
+    fn from(value: EventId) -> String {
+        value.0
+    }
+}
+
+impl fmt::Display for EventId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}

@@ -1,0 +1,141 @@
+//! The topology (`infra/topology.json`): regions, who lives where, and the routes derived
+//! from it. Terraform reads the same file and derives the same rules, so routing on a laptop
+//! and on AWS cannot differ.
+//!
+//! - `parse`: the file read and validated into a [`Topology`].
+//! - `rules`: the four [`Function`]s and each region's EventBridge [`Rule`]s.
+
+mod parse;
+mod rules;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::contract::{Participant, Region, Store, Text};
+
+pub use rules::{Function, Rule, Target};
+
+/// Why a topology was rejected.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    /// The file could not be read.
+    #[error("cannot read topology {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not a topology.
+    #[error("topology is malformed: {0}")]
+    Malformed(String),
+    /// The topology breaks one of its rules.
+    #[error("topology: {0}")]
+    Invalid(String),
+}
+
+/// A participant and the region it lives in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resident {
+    /// The participant.
+    pub name: Participant,
+    /// Its home region.
+    pub home: Region,
+}
+
+/// A bot: a participant that answers every message with a fixed text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bot {
+    /// The bot's name.
+    pub name: Participant,
+    /// Its home region.
+    pub home: Region,
+    /// What it answers to every message.
+    pub answer: Text,
+}
+
+/// A store and its region.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSite {
+    /// The store.
+    pub name: Store,
+    /// Its home region.
+    pub home: Region,
+}
+
+/// Queue settings shared by both engines and Terraform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    /// The functions' timeout.
+    pub function_timeout_seconds: u32,
+    /// How long a received message stays invisible.
+    pub visibility_timeout_seconds: u32,
+    /// Receives after which a message goes to the DLQ.
+    pub max_receive_count: u32,
+    /// Largest batch given to a function.
+    pub batch_size: u32,
+}
+
+/// The validated topology.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The regions, in file order.
+    pub regions: Vec<Region>,
+    /// The (human) participants.
+    pub participants: Vec<Resident>,
+    /// The bots.
+    pub bots: Vec<Bot>,
+    /// The stores.
+    pub stores: Vec<StoreSite>,
+    /// Queue settings.
+    pub queues: QueueSettings,
+}
+
+impl Topology {
+    /// Reads and validates a topology file.
+    pub fn load(path: &Path) -> Result<Self, TopologyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text)
+    }
+
+    /// The topology this crate ships with (`infra/topology.json`).
+    pub fn builtin() -> Self {
+        Self::parse(include_str!("../../infra/topology.json"))
+            .expect("the shipped topology is valid")
+    }
+
+    /// The home region of a participant or bot.
+    pub fn home_of(&self, who: &Participant) -> Option<&Region> {
+        self.participants
+            .iter()
+            .find(|p| &p.name == who)
+            .map(|p| &p.home)
+            .or_else(|| self.bot(who).map(|b| &b.home))
+    }
+
+    /// The bot of that name, if it is one.
+    pub fn bot(&self, who: &Participant) -> Option<&Bot> {
+        self.bots.iter().find(|b| &b.name == who)
+    }
+
+    /// The home region of a store.
+    pub fn store_home(&self, store: &Store) -> Option<&Region> {
+        self.stores
+            .iter()
+            .find(|s| &s.name == store)
+            .map(|s| &s.home)
+    }
+
+    /// Whether the region is one of the topology's.
+    pub fn has_region(&self, region: &Region) -> bool {
+        self.regions.contains(region)
+    }
+}
