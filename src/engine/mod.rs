@@ -20,6 +20,8 @@ pub mod aws;
 pub use names::Names;
 pub use pump::settings;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde::Serialize;
 
@@ -27,6 +29,8 @@ use crate::contract::{ContractError, Event, Participant, Region};
 use crate::invoke::{Payload, Response};
 use crate::ports::{Cause, InboxEntry, PortError, Ports};
 use crate::topology::{Function, Target, Topology, TopologyError};
+use pump::Mapping;
+use queue::Queue;
 
 /// Why an engine could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -131,15 +135,43 @@ pub trait Engine: Send + Sync {
     /// Delivers and handles events until every queue is empty.
     async fn run_until_idle(&self) -> Result<RunReport, EngineError>;
 
-    /// `owner`'s inbox, oldest first.
-    async fn inbox(&self, owner: &Participant) -> Result<Vec<InboxEntry>, EngineError>;
+    /// `owner`'s inbox (read in their home region), oldest first.
+    async fn inbox(&self, owner: &Participant) -> Result<Vec<InboxEntry>, EngineError> {
+        let home = self
+            .topology()
+            .home_of(owner)
+            .ok_or_else(|| ContractError::Unknown {
+                field: "participant".into(),
+                what: "participant",
+                name: owner.to_string(),
+            })?;
+        Ok(self.ports(home)?.inboxes.inbox(owner).await?)
+    }
+
+    /// The queues of one region that the engine feeds to functions, with how it feeds each.
+    async fn queues(&self, region: &Region) -> Result<Vec<(Mapping, Arc<dyn Queue>)>, EngineError>;
 
     /// The ports of one region, as a function running there sees them (its table holds the
     /// other regions' replicas too).
     fn ports(&self, region: &Region) -> Result<Ports<'_>, EngineError>;
 
     /// The dead letters of one region, or of all.
-    async fn dead_letters(&self, region: Option<&Region>) -> Result<Vec<DeadLetter>, EngineError>;
+    async fn dead_letters(&self, region: Option<&Region>) -> Result<Vec<DeadLetter>, EngineError> {
+        let regions: Vec<Region> = match region {
+            Some(r) => {
+                self.ports(r)?;
+                vec![r.clone()]
+            }
+            None => self.topology().regions.clone(),
+        };
+        let mut letters = Vec::new();
+        for r in &regions {
+            for (_, queue) in self.queues(r).await? {
+                letters.extend(queue.dead_letters().await?);
+            }
+        }
+        Ok(letters)
+    }
 
     /// Invokes `function` in `region` with a payload, as Lambda would, and answers its response.
     async fn invoke(

@@ -13,7 +13,7 @@ use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use serde_json::{json, Value};
 
 use super::queue::{Queue, Received};
-use super::{EngineError, RunReport};
+use super::{Engine, EngineError, RunReport};
 use crate::contract::{ContractError, Region};
 use crate::handler::HandlerError;
 use crate::invoke::{self, RecordResult};
@@ -139,6 +139,33 @@ pub fn sqs_event(region: &Region, queue_arn: &str, messages: &[Received]) -> Sqs
         event.records.push(record);
     }
     event
+}
+
+/// Most deliveries one pass makes; more means something re-publishes forever.
+const MAX_DELIVERIES: u64 = 1_000_000;
+
+/// One pass of every mapping of every region of `engine`: each queue is pumped until it has
+/// nothing ready. The engines' runs are made of such passes.
+pub async fn pump_all(engine: &dyn Engine) -> Result<RunReport, EngineError> {
+    let mut report = RunReport::default();
+    for region in &engine.topology().regions {
+        let ports = engine.ports(region)?;
+        for (mapping, queue) in engine.queues(region).await? {
+            loop {
+                let pass = pump(queue.as_ref(), &mapping, &ports).await?;
+                report += pass;
+                if pass.handled + pass.failed == 0 {
+                    break;
+                }
+                if report.handled + report.failed > MAX_DELIVERIES {
+                    return Err(EngineError::Runaway(format!(
+                        "more than {MAX_DELIVERIES} deliveries in one pass"
+                    )));
+                }
+            }
+        }
+    }
+    Ok(report)
 }
 
 /// One pass of a mapping: receives one batch from `queue`, invokes the function on it with

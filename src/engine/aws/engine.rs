@@ -11,13 +11,13 @@ use async_trait::async_trait;
 use super::bus::EventBridgeBus;
 use super::sqs::{queue_arn, queue_depth, QueueHandle, SqsQueue};
 use super::{in_region, load_sdk_config, AwsConfig};
-use crate::contract::{ContractError, Event, Participant, Region};
+use crate::contract::{Event, Region};
 use crate::engine::pump::{self, Delivery, Mapping};
 use crate::engine::queue::{Queue, QueueError};
 use crate::engine::replicator::{Replica, Replicator};
-use crate::engine::{unknown_region, DeadLetter, Engine, EngineError, RunReport};
+use crate::engine::{unknown_region, Engine, EngineError, RunReport};
 use crate::invoke::{self, Payload, Response};
-use crate::ports::{Bus, InboxEntry, Inboxes, Ports, Reason};
+use crate::ports::{Bus, Ports, Reason};
 use crate::store::DynamoStore;
 use crate::topology::{Function, Topology};
 
@@ -178,9 +178,13 @@ impl AwsEngine {
     }
 
     /// The queue in front of `function` in a region, with its DLQ.
-    async fn queue(&self, rc: &RegionClients, function: Function) -> Result<SqsQueue, EngineError> {
+    async fn queue(
+        &self,
+        rc: &RegionClients,
+        function: Function,
+    ) -> Result<Arc<SqsQueue>, EngineError> {
         let names = &self.config.names;
-        Ok(SqsQueue {
+        Ok(Arc::new(SqsQueue {
             sqs: rc.sqs.clone(),
             region: rc.region.clone(),
             name: names.queue(function),
@@ -188,7 +192,7 @@ impl AwsEngine {
             dlq: self.handle(rc, &names.dlq(function)).await?,
             store: rc.store.clone(),
             retry_at_once: self.config.emulated(),
-        })
+        }))
     }
 
     /// One pass of the event source mappings (emulator only): every queue of every region is
@@ -201,21 +205,14 @@ impl AwsEngine {
             ));
         };
         // The queues first: a missing one says to run setup.
-        let mut queues = Vec::new();
         for rc in &self.regions {
-            for mapping in &rc.mappings {
-                queues.push((rc, mapping, self.queue(rc, mapping.function).await?));
-            }
+            self.queues(&rc.region).await?;
         }
         // Replication before delivery, as in the embedded engine: what was written before is
         // in every region before the next event is delivered.
-        let mut report = RunReport {
-            replicated: replicator.run().await?,
-            ..RunReport::default()
-        };
-        for (rc, mapping, queue) in &queues {
-            report += pump::pump(queue, mapping, &self.ports_of(&rc.region)?).await?;
-        }
+        let replicated = replicator.run().await?;
+        let mut report = pump::pump_all(self).await?;
+        report.replicated += replicated;
         Ok(report)
     }
 
@@ -281,31 +278,13 @@ impl Engine for AwsEngine {
         )))
     }
 
-    async fn inbox(&self, owner: &Participant) -> Result<Vec<InboxEntry>, EngineError> {
-        let home = self
-            .topology
-            .home_of(owner)
-            .ok_or_else(|| ContractError::Unknown {
-                field: "participant".into(),
-                what: "participant",
-                name: owner.to_string(),
-            })?;
-        Ok(self.region(home)?.store.inbox(owner).await?)
-    }
-
-    async fn dead_letters(&self, region: Option<&Region>) -> Result<Vec<DeadLetter>, EngineError> {
-        if let Some(r) = region {
-            self.region(r)?;
+    async fn queues(&self, region: &Region) -> Result<Vec<(Mapping, Arc<dyn Queue>)>, EngineError> {
+        let rc = self.region(region)?;
+        let mut queues = Vec::new();
+        for m in &rc.mappings {
+            queues.push((*m, self.queue(rc, m.function).await? as Arc<dyn Queue>));
         }
-        let mut letters = Vec::new();
-        for rc in &self.regions {
-            if region.is_none_or(|r| r == &rc.region) {
-                for m in &rc.mappings {
-                    letters.extend(self.queue(rc, m.function).await?.dead_letters().await?);
-                }
-            }
-        }
-        Ok(letters)
+        Ok(queues)
     }
 
     async fn invoke(

@@ -25,24 +25,22 @@ pub use bus::envelope;
 pub use dynamo::EmbeddedDynamo;
 
 use super::pump::{self, Mapping};
+use super::queue::Queue;
 use super::replicator::{Link, Replica, Replicator};
-use super::{unknown_region, DeadLetter, Engine, EngineError, Names, RunReport};
-use crate::contract::{ContractError, Event, Participant, Region};
+use super::{unknown_region, Engine, EngineError, Names, RunReport};
+use crate::contract::{Event, Region};
 use crate::invoke::{self, Payload, Response};
-use crate::ports::{Bus, InboxEntry, Inboxes, Ports};
+use crate::ports::{Bus, Ports};
 use crate::store::{schema, DynamoStore};
 use crate::topology::{Function, Topology};
 use bus::{Buses, RegionBus};
 use queues::{QueueDb, SqliteQueue};
 
-/// Most pump passes one run makes; more means something re-publishes forever.
-const MAX_PASSES: u64 = 1_000_000;
-
 /// One region on the embedded engine.
 struct LocalRegion {
     store: DynamoStore,
     bus: RegionBus,
-    queues: Vec<(Mapping, SqliteQueue)>,
+    queues: Vec<(Mapping, Arc<SqliteQueue>)>,
     _dynamo: EmbeddedDynamo,
 }
 
@@ -84,7 +82,7 @@ impl LocalEngine {
                 .map(|m| {
                     let queue =
                         SqliteQueue::new(queues.clone(), region, names.queue(m.function), m);
-                    (m, queue)
+                    (m, Arc::new(queue))
                 })
                 .collect();
             regions.insert(
@@ -137,29 +135,6 @@ impl LocalEngine {
     pub fn set_link(&self, from: &Region, to: &Region, link: Link) {
         self.replicator.set_link(from, to, link);
     }
-
-    /// One pass over every queue of every region: each is pumped until it has nothing ready.
-    async fn pump_all(&self) -> Result<RunReport, EngineError> {
-        let mut report = RunReport::default();
-        for (region, r) in &self.regions {
-            let ports = self.ports_of(region)?;
-            for (mapping, queue) in &r.queues {
-                loop {
-                    let pass = pump::pump(queue, mapping, &ports).await?;
-                    report += pass;
-                    if pass.handled + pass.failed == 0 {
-                        break;
-                    }
-                    if report.handled + report.failed > MAX_PASSES {
-                        return Err(EngineError::Runaway(format!(
-                            "more than {MAX_PASSES} deliveries in one run"
-                        )));
-                    }
-                }
-            }
-        }
-        Ok(report)
-    }
 }
 
 #[async_trait]
@@ -183,7 +158,7 @@ impl Engine for LocalEngine {
             // region before its next event (a question) is delivered, as replication usually
             // beats a person; the simulation drives lag and partitions where it does not.
             let replicated = self.replicator.run().await?;
-            let mut pass = self.pump_all().await?;
+            let mut pass = pump::pump_all(self).await?;
             pass.replicated += replicated;
             report += pass;
             if pass.progressed() {
@@ -195,31 +170,13 @@ impl Engine for LocalEngine {
         }
     }
 
-    async fn inbox(&self, owner: &Participant) -> Result<Vec<InboxEntry>, EngineError> {
-        let home = self
-            .topology
-            .home_of(owner)
-            .ok_or_else(|| ContractError::Unknown {
-                field: "participant".into(),
-                what: "participant",
-                name: owner.to_string(),
-            })?;
-        Ok(self.region(home)?.store.inbox(owner).await?)
-    }
-
-    async fn dead_letters(&self, region: Option<&Region>) -> Result<Vec<DeadLetter>, EngineError> {
-        if let Some(r) = region {
-            self.region(r)?;
-        }
-        let mut out = Vec::new();
-        for (name, r) in &self.regions {
-            if region.is_none_or(|want| want == name) {
-                for (_, queue) in &r.queues {
-                    out.extend(crate::engine::queue::Queue::dead_letters(queue).await?);
-                }
-            }
-        }
-        Ok(out)
+    async fn queues(&self, region: &Region) -> Result<Vec<(Mapping, Arc<dyn Queue>)>, EngineError> {
+        Ok(self
+            .region(region)?
+            .queues
+            .iter()
+            .map(|(m, q)| (*m, q.clone() as Arc<dyn Queue>))
+            .collect())
     }
 
     async fn invoke(
