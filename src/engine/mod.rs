@@ -130,7 +130,9 @@ pub trait Engine: Send + Sync {
     fn topology(&self) -> &Topology;
 
     /// Publishes events on `region`'s bus, as a client homed there does.
-    async fn publish(&self, region: &Region, events: &[Event]) -> Result<(), EngineError>;
+    async fn publish(&self, region: &Region, events: &[Event]) -> Result<(), EngineError> {
+        Ok(self.ports(region)?.bus.publish(events).await?)
+    }
 
     /// Delivers and handles events until every queue is empty.
     async fn run_until_idle(&self) -> Result<RunReport, EngineError>;
@@ -179,7 +181,9 @@ pub trait Engine: Send + Sync {
         region: &Region,
         function: Function,
         payload: &Payload,
-    ) -> Result<Response, EngineError>;
+    ) -> Result<Response, EngineError> {
+        Ok(crate::invoke::invoke(function, &self.ports(region)?, payload).await)
+    }
 }
 
 /// The error for a region the topology does not have, listing those it has.

@@ -11,13 +11,12 @@ use async_trait::async_trait;
 use super::bus::EventBridgeBus;
 use super::sqs::{queue_arn, queue_depth, QueueHandle, SqsQueue};
 use super::{in_region, load_sdk_config, AwsConfig};
-use crate::contract::{Event, Region};
+use crate::contract::Region;
 use crate::engine::pump::{self, Delivery, Mapping};
 use crate::engine::queue::{Queue, QueueError};
 use crate::engine::replicator::{Replica, Replicator};
 use crate::engine::{unknown_region, Engine, EngineError, RunReport};
-use crate::invoke::{self, Payload, Response};
-use crate::ports::{Bus, Ports, Reason};
+use crate::ports::{Ports, Reason};
 use crate::store::DynamoStore;
 use crate::topology::{Function, Topology};
 
@@ -257,9 +256,6 @@ impl Engine for AwsEngine {
         self.ports_of(region)
     }
 
-    async fn publish(&self, region: &Region, events: &[Event]) -> Result<(), EngineError> {
-        Ok(self.region(region)?.bus.publish(events).await?)
-    }
 
     async fn run_until_idle(&self) -> Result<RunReport, EngineError> {
         if !self.config.emulated() {
@@ -285,14 +281,5 @@ impl Engine for AwsEngine {
             queues.push((*m, self.queue(rc, m.function).await? as Arc<dyn Queue>));
         }
         Ok(queues)
-    }
-
-    async fn invoke(
-        &self,
-        region: &Region,
-        function: Function,
-        payload: &Payload,
-    ) -> Result<Response, EngineError> {
-        Ok(invoke::invoke(function, &self.ports_of(region)?, payload).await)
     }
 }

@@ -28,11 +28,10 @@ use super::pump::{self, Mapping};
 use super::queue::Queue;
 use super::replicator::{Link, Replica, Replicator};
 use super::{unknown_region, Engine, EngineError, Names, RunReport};
-use crate::contract::{Event, Region};
-use crate::invoke::{self, Payload, Response};
-use crate::ports::{Bus, Ports};
+use crate::contract::Region;
+use crate::ports::Ports;
 use crate::store::{schema, DynamoStore};
-use crate::topology::{Function, Topology};
+use crate::topology::Topology;
 use bus::{Buses, RegionBus};
 use queues::{QueueDb, SqliteQueue};
 
@@ -147,9 +146,6 @@ impl Engine for LocalEngine {
         self.ports_of(region)
     }
 
-    async fn publish(&self, region: &Region, events: &[Event]) -> Result<(), EngineError> {
-        Ok(self.region(region)?.bus.publish(events).await?)
-    }
 
     async fn run_until_idle(&self) -> Result<RunReport, EngineError> {
         let mut report = RunReport::default();
@@ -177,14 +173,5 @@ impl Engine for LocalEngine {
             .iter()
             .map(|(m, q)| (*m, q.clone() as Arc<dyn Queue>))
             .collect())
-    }
-
-    async fn invoke(
-        &self,
-        region: &Region,
-        function: Function,
-        payload: &Payload,
-    ) -> Result<Response, EngineError> {
-        Ok(invoke::invoke(function, &self.ports_of(region)?, payload).await)
     }
 }
