@@ -202,6 +202,15 @@ pub trait Bus: Send + Sync {
     async fn publish(&self, events: &[Event]) -> Result<(), PortError>;
 }
 
+/// Where a handler runs: its region, and who lives where.
+#[derive(Clone, Copy)]
+pub struct Site<'a> {
+    /// The region the handler runs in.
+    pub region: &'a Region,
+    /// Who lives where.
+    pub topology: &'a Topology,
+}
+
 /// What a handler runs against: one region's ports and the topology.
 #[derive(Clone, Copy)]
 pub struct Ports<'a> {
@@ -215,4 +224,14 @@ pub struct Ports<'a> {
     pub stock: &'a dyn StockShares,
     /// The region's bus.
     pub bus: &'a dyn Bus,
+}
+
+impl<'a> Ports<'a> {
+    /// Where these ports are.
+    pub fn site(&self) -> Site<'a> {
+        Site {
+            region: self.region,
+            topology: self.topology,
+        }
+    }
 }

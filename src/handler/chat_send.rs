@@ -2,13 +2,17 @@
 
 use super::{here, known, HandlerError};
 use crate::contract::{ChatSend, ContractError};
-use crate::ports::{EffectKey, InboxEntry, Outcome, Ports};
+use crate::ports::{EffectKey, InboxEntry, Inboxes, Outcome, Site};
 use crate::topology::Function;
 
 /// Delivers `msg` into the inbox of its recipient, who must live in this region.
-pub async fn deliver(ports: &Ports<'_>, msg: &ChatSend) -> Result<Outcome, HandlerError> {
-    known(ports.topology, "detail.from", &msg.from)?;
-    let home = ports
+pub async fn deliver(
+    site: Site<'_>,
+    inboxes: &dyn Inboxes,
+    msg: &ChatSend,
+) -> Result<Outcome, HandlerError> {
+    known(site.topology, "detail.from", &msg.from)?;
+    let home = site
         .topology
         .participants
         .iter()
@@ -19,10 +23,9 @@ pub async fn deliver(ports: &Ports<'_>, msg: &ChatSend) -> Result<Outcome, Handl
             what: "participant",
             name: msg.to.to_string(),
         })?;
-    here(ports, "detail.to", msg.to.as_str(), home)?;
+    here(site, "detail.to", msg.to.as_str(), home)?;
     let key = EffectKey::new(Function::ChatSend, &msg.id);
-    Ok(ports
-        .inboxes
+    Ok(inboxes
         .deliver(&key, &msg.to, &InboxEntry::from_chat(msg))
         .await?)
 }

@@ -1,4 +1,5 @@
-//! The handlers, one file per function. Each depends only on [`Ports`].
+//! The handlers, one file per function. Each takes only the ports it uses (and its [`Site`]);
+//! [`handle`] hands each the right ones from a region's [`Ports`].
 
 pub mod chat_send;
 pub mod moebi_reply;
@@ -6,7 +7,7 @@ pub mod stock_add;
 pub mod stock_status;
 
 use crate::contract::{ContractError, Event, Kind, Participant, Region};
-use crate::ports::{Outcome, PortError, Ports};
+use crate::ports::{Outcome, PortError, Ports, Site};
 use crate::topology::{Function, Topology};
 
 /// Why a handler did not apply an event.
@@ -77,11 +78,18 @@ pub async fn handle(
     ports: &Ports<'_>,
     event: &Event,
 ) -> Result<Outcome, HandlerError> {
+    let site = ports.site();
     let outcome = match (function, event) {
-        (Function::ChatSend, Event::ChatSend(msg)) => chat_send::deliver(ports, msg).await,
-        (Function::MoebiReply, Event::ChatSend(msg)) => moebi_reply::answer(ports, msg).await,
-        (Function::StockAdd, Event::StockAdd(add)) => stock_add::add(ports, add).await,
-        (Function::StockStatus, Event::StockStatus(ask)) => stock_status::answer(ports, ask).await,
+        (Function::ChatSend, Event::ChatSend(msg)) => {
+            chat_send::deliver(site, ports.inboxes, msg).await
+        }
+        (Function::MoebiReply, Event::ChatSend(msg)) => {
+            moebi_reply::answer(site, ports.inboxes, ports.bus, msg).await
+        }
+        (Function::StockAdd, Event::StockAdd(add)) => stock_add::add(site, ports.stock, add).await,
+        (Function::StockStatus, Event::StockStatus(ask)) => {
+            stock_status::answer(site, ports.stock, ports.inboxes, ask).await
+        }
         (function, event) => Err(HandlerError::WrongKind {
             function,
             kind: event.kind(),
@@ -114,19 +122,19 @@ pub(crate) fn known(
 
 /// Checks that `home` is the region the handler runs in.
 pub(crate) fn here(
-    ports: &Ports<'_>,
+    site: Site<'_>,
     field: &'static str,
     name: &str,
     home: &Region,
 ) -> Result<(), HandlerError> {
-    if home == ports.region {
+    if home == site.region {
         Ok(())
     } else {
         Err(HandlerError::WrongRegion {
             field,
             name: name.to_owned(),
             home: home.clone(),
-            here: ports.region.clone(),
+            here: site.region.clone(),
         })
     }
 }

@@ -4,7 +4,7 @@ use chrono::Utc;
 
 use super::{here, known, HandlerError};
 use crate::contract::{ChatSend, ContractError, Event};
-use crate::ports::{EffectKey, InboxEntry, Outcome, Ports};
+use crate::ports::{Bus, EffectKey, InboxEntry, Inboxes, Outcome, Site};
 use crate::topology::Function;
 
 /// Records `msg` in the bot's inbox and publishes the bot's answer to the sender.
@@ -12,9 +12,14 @@ use crate::topology::Function;
 /// The answer's id is derived from `msg.id`, so publishing it again on a retry (at least once)
 /// still lands it once: chat-send applies each id once. Bots never answer bots, so two bots
 /// cannot talk forever.
-pub async fn answer(ports: &Ports<'_>, msg: &ChatSend) -> Result<Outcome, HandlerError> {
-    known(ports.topology, "detail.from", &msg.from)?;
-    let bot = ports
+pub async fn answer(
+    site: Site<'_>,
+    inboxes: &dyn Inboxes,
+    bus: &dyn Bus,
+    msg: &ChatSend,
+) -> Result<Outcome, HandlerError> {
+    known(site.topology, "detail.from", &msg.from)?;
+    let bot = site
         .topology
         .bot(&msg.to)
         .ok_or_else(|| ContractError::Unknown {
@@ -22,13 +27,12 @@ pub async fn answer(ports: &Ports<'_>, msg: &ChatSend) -> Result<Outcome, Handle
             what: "bot",
             name: msg.to.to_string(),
         })?;
-    here(ports, "detail.to", bot.name.as_str(), &bot.home)?;
+    here(site, "detail.to", bot.name.as_str(), &bot.home)?;
     let key = EffectKey::new(Function::MoebiReply, &msg.id);
-    let outcome = ports
-        .inboxes
+    let outcome = inboxes
         .deliver(&key, &bot.name, &InboxEntry::from_chat(msg))
         .await?;
-    if ports.topology.bot(&msg.from).is_none() {
+    if site.topology.bot(&msg.from).is_none() {
         let reply = ChatSend {
             id: msg.id.derived("reply"),
             from: bot.name.clone(),
@@ -37,7 +41,7 @@ pub async fn answer(ports: &Ports<'_>, msg: &ChatSend) -> Result<Outcome, Handle
             sent_at: Utc::now(),
             in_reply_to: Some(msg.id.clone()),
         };
-        ports.bus.publish(&[Event::ChatSend(reply)]).await?;
+        bus.publish(&[Event::ChatSend(reply)]).await?;
     }
     Ok(outcome)
 }

@@ -2,13 +2,17 @@
 
 use super::{here, HandlerError};
 use crate::contract::{ContractError, StockAdd};
-use crate::ports::{EffectKey, Outcome, Ports};
+use crate::ports::{EffectKey, Outcome, Site, StockShares};
 use crate::topology::Function;
 
 /// Adds `add.qty` to this region's share of `add.product`. The store must live in this region:
 /// each region writes only its own shares, so no share ever has two writers.
-pub async fn add(ports: &Ports<'_>, add: &StockAdd) -> Result<Outcome, HandlerError> {
-    let home = ports
+pub async fn add(
+    site: Site<'_>,
+    stock: &dyn StockShares,
+    add: &StockAdd,
+) -> Result<Outcome, HandlerError> {
+    let home = site
         .topology
         .store_home(&add.store)
         .ok_or_else(|| ContractError::Unknown {
@@ -16,7 +20,7 @@ pub async fn add(ports: &Ports<'_>, add: &StockAdd) -> Result<Outcome, HandlerEr
             what: "store",
             name: add.store.to_string(),
         })?;
-    here(ports, "detail.store", add.store.as_str(), home)?;
+    here(site, "detail.store", add.store.as_str(), home)?;
     let key = EffectKey::new(Function::StockAdd, &add.id);
-    Ok(ports.stock.add(&key, &add.product, add.qty).await?)
+    Ok(stock.add(&key, &add.product, add.qty).await?)
 }

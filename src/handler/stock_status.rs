@@ -6,12 +6,19 @@ use chrono::Utc;
 
 use super::{here, HandlerError};
 use crate::contract::{ContractError, Product, StockStatus};
-use crate::ports::{EffectKey, InboxEntry, Outcome, PortError, Ports, StockShare};
+use crate::ports::{
+    EffectKey, InboxEntry, Inboxes, Outcome, PortError, Site, StockShare, StockShares,
+};
 use crate::topology::Function;
 
 /// Sums every region's shares and answers the asker, who must live in this region.
-pub async fn answer(ports: &Ports<'_>, ask: &StockStatus) -> Result<Outcome, HandlerError> {
-    let home = ports
+pub async fn answer(
+    site: Site<'_>,
+    stock: &dyn StockShares,
+    inboxes: &dyn Inboxes,
+    ask: &StockStatus,
+) -> Result<Outcome, HandlerError> {
+    let home = site
         .topology
         .participants
         .iter()
@@ -22,8 +29,8 @@ pub async fn answer(ports: &Ports<'_>, ask: &StockStatus) -> Result<Outcome, Han
             what: "participant",
             name: ask.asker.to_string(),
         })?;
-    here(ports, "detail.asker", ask.asker.as_str(), home)?;
-    let shares = ports.stock.shares(ask.product.as_ref()).await?;
+    here(site, "detail.asker", ask.asker.as_str(), home)?;
+    let shares = stock.shares(ask.product.as_ref()).await?;
     let entry = InboxEntry {
         id: ask.id.derived("answer"),
         from: InboxEntry::STOCK.to_owned(),
@@ -32,7 +39,7 @@ pub async fn answer(ports: &Ports<'_>, ask: &StockStatus) -> Result<Outcome, Han
         in_reply_to: Some(ask.id.clone()),
     };
     let key = EffectKey::new(Function::StockStatus, &ask.id);
-    Ok(ports.inboxes.deliver(&key, &ask.asker, &entry).await?)
+    Ok(inboxes.deliver(&key, &ask.asker, &entry).await?)
 }
 
 /// The total of each product over every region's share.

@@ -256,7 +256,6 @@ impl Engine for AwsEngine {
         self.ports_of(region)
     }
 
-
     async fn run_until_idle(&self) -> Result<RunReport, EngineError> {
         if !self.config.emulated() {
             return self.wait_for_queues().await;

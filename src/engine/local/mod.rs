@@ -146,7 +146,6 @@ impl Engine for LocalEngine {
         self.ports_of(region)
     }
 
-
     async fn run_until_idle(&self) -> Result<RunReport, EngineError> {
         let mut report = RunReport::default();
         loop {
