@@ -170,7 +170,7 @@ fn main() -> ExitCode {
 
 fn load_topology(path: Option<&Path>) -> Result<Topology, Failure> {
     match path {
-        Some(p) => Topology::load(p).map_err(|e| Failure(e.to_string(), 1)),
+        Some(p) => Topology::load(p).map_err(|e| Failure(moebi::report(&e), 1)),
         None => Ok(Topology::builtin()),
     }
 }

@@ -23,7 +23,7 @@ pub use rules::{Function, Rule, Target};
 #[derive(Debug, thiserror::Error)]
 pub enum TopologyError {
     /// The file could not be read.
-    #[error("cannot read topology {path}: {source}")]
+    #[error("cannot read topology {path}")]
     Read {
         /// The file.
         path: String,
@@ -31,8 +31,11 @@ pub enum TopologyError {
         source: std::io::Error,
     },
     /// The file is not a topology.
-    #[error("topology is malformed: {0}")]
-    Malformed(String),
+    #[error("topology is malformed")]
+    Malformed(#[source] serde_json::Error),
+    /// A name or text of the file breaks its contract rule.
+    #[error("topology")]
+    Contract(#[source] crate::contract::ContractError),
     /// The topology breaks one of its rules.
     #[error("topology: {0}")]
     Invalid(String),

@@ -39,7 +39,7 @@ impl Topology {
     /// Parses and validates a topology.
     pub fn parse(text: &str) -> Result<Self, TopologyError> {
         let raw: RawTopology =
-            serde_json::from_str(text).map_err(|e| TopologyError::Malformed(e.to_string()))?;
+            serde_json::from_str(text).map_err(TopologyError::Malformed)?;
         let regions = parse_regions(&raw.regions)?;
         let mut census = Census {
             regions: &regions,
@@ -74,7 +74,7 @@ impl Topology {
 
 /// A name or text of the file breaks its contract rule.
 fn invalid(e: ContractError) -> TopologyError {
-    TopologyError::Invalid(e.to_string())
+    TopologyError::Contract(e)
 }
 
 /// The regions, each valid and listed once; at least one.
