@@ -22,13 +22,13 @@ fn on_path(program: &str) -> bool {
 /// leave the emulator passing tests against behaviour AWS does not have.
 ///
 /// Terraform's side is read off an offline `terraform plan` by `infra/settings.sh` (about half
-/// a minute; no network, no credentials). Skipped when `terraform` is not on `PATH`.
+/// a minute; no network, no credentials).
 #[test]
 fn terraform_and_the_engines_run_with_the_same_settings() {
-    if !on_path("terraform") {
-        eprintln!("skipped: terraform is not on PATH (infra/settings.sh needs it to plan infra/)");
-        return;
-    }
+    assert!(
+        on_path("terraform"),
+        "terraform is not on PATH: infra/settings.sh needs it to plan infra/ (make test needs it too)"
+    );
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let script = Path::new("infra").join("settings.sh");
     // --reached: Terraform deploys every function (and the chat-send and stock-add queues) in
