@@ -122,13 +122,15 @@ fn embedded_dynamodb(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let west = Region::parse("us-west-2").unwrap();
     let server = rt
-        .block_on(moebi::engine::local::EmbeddedDynamo::start(&dir.path().join("sdk.dynamodb")))
+        .block_on(moebi::engine::local::EmbeddedDynamo::start(
+            &dir.path().join("sdk.dynamodb"),
+        ))
         .unwrap();
     let client = server.dynamo(&west);
     rt.block_on(moebi::store::schema::ensure_table(&client, "bench"))
         .unwrap();
-    let direct = dynoxide::Database::new(dir.path().join("direct.dynamodb").to_str().unwrap())
-        .unwrap();
+    let direct =
+        dynoxide::Database::new(dir.path().join("direct.dynamodb").to_str().unwrap()).unwrap();
     direct
         .create_table(
             serde_json::from_value(serde_json::json!({
@@ -151,7 +153,10 @@ fn embedded_dynamodb(c: &mut Criterion) {
                 client
                     .put_item()
                     .table_name("bench")
-                    .item("pk", aws_sdk_dynamodb::types::AttributeValue::S(format!("k{i}")))
+                    .item(
+                        "pk",
+                        aws_sdk_dynamodb::types::AttributeValue::S(format!("k{i}")),
+                    )
                     .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
                     .send(),
             )

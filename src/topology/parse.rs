@@ -38,8 +38,7 @@ struct RawBot {
 impl Topology {
     /// Parses and validates a topology.
     pub fn parse(text: &str) -> Result<Self, TopologyError> {
-        let raw: RawTopology =
-            serde_json::from_str(text).map_err(TopologyError::Malformed)?;
+        let raw: RawTopology = serde_json::from_str(text).map_err(TopologyError::Malformed)?;
         let regions = parse_regions(&raw.regions)?;
         let mut census = Census {
             regions: &regions,
