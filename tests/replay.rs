@@ -513,3 +513,34 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+#[test]
+fn a_payload_larger_than_lambda_takes_is_refused_without_reading_it_all() {
+    let dir = tempfile::tempdir().unwrap();
+    // An endless file: read as a whole, it would take every byte of memory.
+    let out = moebi(dir.path(), &["replay", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "moebi: /dev/zero: larger than the 6291456 bytes Lambda accepts in one invocation\n"
+    );
+}
+
+#[test]
+fn usage_errors_exit_1_not_the_2_of_failed_records() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["replay"][..],
+        &["replay", "--function", "nope", "x.json"],
+        &["frobnicate"],
+    ] {
+        let out = moebi(dir.path(), args);
+        assert_eq!(out.status.code(), Some(1), "moebi {args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).starts_with("error:"),
+            "moebi {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(moebi(dir.path(), &["--help"]).status.code(), Some(0));
+}
