@@ -374,8 +374,8 @@ fn a_bad_single_event_fails_with_exit_2_and_a_broken_file_with_exit_1() {
     );
     assert_eq!(
         out.status.code(),
-        Some(2),
-        "clap reports usage errors with 2"
+        Some(1),
+        "a usage error is not a failed record"
     );
 }
 
