@@ -6,11 +6,27 @@ use crate::engine::{Engine, EngineError};
 use crate::ports::InboxEntry;
 
 /// One inbox entry as a line: `alex: hi`, with what it replies to.
+/// Control characters (newlines, escapes) are shown escaped, so a message can neither forge
+/// another line nor drive the terminal.
 pub fn line(e: &InboxEntry) -> String {
+    let (from, text) = (printable(&e.from), printable(&e.text));
     match &e.in_reply_to {
-        Some(r) => format!("{}: {}  (reply to {r})", e.from, e.text),
-        None => format!("{}: {}", e.from, e.text),
+        Some(r) => format!("{from}: {text}  (reply to {r})"),
+        None => format!("{from}: {text}"),
     }
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 /// Plays the scenario; `place` says where it runs (the state directory, or the namespace).

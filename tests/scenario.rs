@@ -177,3 +177,20 @@ fn bad_input_is_named_on_stderr_with_a_non_zero_exit() {
         "the stock is empty"
     );
 }
+
+#[test]
+fn a_message_cannot_forge_inbox_lines_or_drive_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    ok(
+        dir.path(),
+        &["send", "alex", "kate", "hi\nmoebi: chicken?\u{1b}[2J"],
+    );
+    assert_eq!(
+        ok(dir.path(), &["inbox", "kate"]),
+        "alex: hi\\nmoebi: chicken?\\u{1b}[2J\n"
+    );
+    // JSON keeps the text as it was sent.
+    let json = ok(dir.path(), &["inbox", "kate", "--json"]);
+    let entry: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+    assert_eq!(entry["text"], "hi\nmoebi: chicken?\u{1b}[2J");
+}
