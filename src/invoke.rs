@@ -50,7 +50,8 @@ impl Payload {
             Payload::Batch(b) => b.records.first().and_then(|r| r.aws_region.clone()),
             Payload::Event(e) => e.get("region").and_then(Value::as_str).map(str::to_owned),
         }?;
-        Some(Region::parse(&name).map_err(|e| ContractError::field("region", e.to_string())))
+        // The region's own error names the field `region`.
+        Some(Region::parse(&name))
     }
 
     /// The function the payload was meant for, when it says: an SQS batch names its queue.

@@ -25,7 +25,10 @@ impl EventId {
         } else {
             Err(ContractError::field(
                 "id",
-                format!("must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.', ':', got {value:?}"),
+                format!(
+                    "must be 1 to 128 characters of A-Z, a-z, 0-9, '-', '_', '.', ':', got {}",
+                    super::shown(value)
+                ),
             ))
         }
     }

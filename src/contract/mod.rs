@@ -41,10 +41,10 @@ pub enum ContractError {
     #[error("malformed payload: {0}")]
     Malformed(String),
     /// The `detail-type` names no moebi kind.
-    #[error("field `detail-type`: unknown kind {0:?} (expected one of chat.send, stock.add, stock.status)")]
+    #[error("field `detail-type`: unknown kind {} (expected one of chat.send, stock.add, stock.status)", shown(.0))]
     UnknownKind(String),
     /// The `source` is not moebi.
-    #[error("field `source`: expected \"moebi\", got {0:?}")]
+    #[error("field `source`: expected \"moebi\", got {}", shown(.0))]
     WrongSource(String),
     /// A name is well formed but the topology does not know it.
     #[error("field `{field}`: unknown {what} {name:?}")]
@@ -82,4 +82,18 @@ impl ContractError {
             other => other,
         }
     }
+}
+
+/// Most characters of a rejected value an error repeats.
+const SHOWN_CHARS: usize = 64;
+
+/// A rejected value as an error shows it: quoted, and cut after [`SHOWN_CHARS`] characters
+/// (with its length), so a huge value never makes a huge line.
+pub fn shown(value: &str) -> String {
+    let count = value.chars().count();
+    if count <= SHOWN_CHARS {
+        return format!("{value:?}");
+    }
+    let head: String = value.chars().take(SHOWN_CHARS).collect();
+    format!("{head:?}… ({count} characters)")
 }

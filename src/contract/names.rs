@@ -19,7 +19,7 @@ fn parse_name(field: &str, value: &str) -> Result<String, ContractError> {
     } else {
         Err(ContractError::field(
             field,
-            format!("{rule}, got {value:?}"),
+            format!("{rule}, got {}", super::shown(value)),
         ))
     }
 }

@@ -1,7 +1,7 @@
 //! chat-send: a message lands in its recipient's inbox, once.
 
 use super::{here, known, HandlerError};
-use crate::contract::{ChatSend, ContractError};
+use crate::contract::ChatSend;
 use crate::ports::{EffectKey, InboxEntry, Inboxes, Outcome, Site};
 use crate::topology::Function;
 
@@ -12,17 +12,12 @@ pub async fn deliver(
     msg: &ChatSend,
 ) -> Result<Outcome, HandlerError> {
     known(site.topology, "detail.from", &msg.from)?;
-    let home = site
-        .topology
-        .participants
-        .iter()
-        .find(|p| p.name == msg.to)
-        .map(|p| &p.home)
-        .ok_or_else(|| ContractError::Unknown {
-            field: "detail.to".into(),
-            what: "participant",
-            name: msg.to.to_string(),
-        })?;
+    let home = super::participant_home(
+        site.topology,
+        "detail.to",
+        &msg.to,
+        "a bot: moebi-reply answers it, chat-send delivers only to participants",
+    )?;
     here(site, "detail.to", msg.to.as_str(), home)?;
     let key = EffectKey::new(Function::ChatSend, &msg.id);
     Ok(inboxes

@@ -120,6 +120,28 @@ pub(crate) fn known(
     }
 }
 
+/// The home of participant `who` (in `field`); a bot is named as a bot, with `bot_rule`.
+pub(crate) fn participant_home<'t>(
+    topology: &'t Topology,
+    field: &str,
+    who: &Participant,
+    bot_rule: &str,
+) -> Result<&'t Region, ContractError> {
+    if topology.bot(who).is_some() {
+        return Err(ContractError::field(field, format!("{who} is {bot_rule}")));
+    }
+    topology
+        .participants
+        .iter()
+        .find(|p| &p.name == who)
+        .map(|p| &p.home)
+        .ok_or_else(|| ContractError::Unknown {
+            field: field.to_owned(),
+            what: "participant",
+            name: who.to_string(),
+        })
+}
+
 /// Checks that `home` is the region the handler runs in.
 pub(crate) fn here(
     site: Site<'_>,

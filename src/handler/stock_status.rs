@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 
 use super::{here, HandlerError};
-use crate::contract::{ContractError, Product, StockStatus};
+use crate::contract::{Product, StockStatus};
 use crate::ports::{
     EffectKey, InboxEntry, Inboxes, Outcome, PortError, Site, StockShare, StockShares,
 };
@@ -18,17 +18,12 @@ pub async fn answer(
     inboxes: &dyn Inboxes,
     ask: &StockStatus,
 ) -> Result<Outcome, HandlerError> {
-    let home = site
-        .topology
-        .participants
-        .iter()
-        .find(|p| p.name == ask.asker)
-        .map(|p| &p.home)
-        .ok_or_else(|| ContractError::Unknown {
-            field: "detail.asker".into(),
-            what: "participant",
-            name: ask.asker.to_string(),
-        })?;
+    let home = super::participant_home(
+        site.topology,
+        "detail.asker",
+        &ask.asker,
+        "a bot: only participants ask the stock",
+    )?;
     here(site, "detail.asker", ask.asker.as_str(), home)?;
     let shares = stock.shares(ask.product.as_ref()).await?;
     let entry = InboxEntry {
