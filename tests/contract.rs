@@ -279,6 +279,39 @@ async fn a_poisoned_message_ends_in_the_dlq_and_the_rest_applies(s: Subject) {
     assert_eq!(dead[0].receive_count, e.topology().queues.max_receive_count);
 }
 
+async fn a_client_id_cannot_preempt_the_id_of_a_reply(s: Subject) {
+    let e = s.engine.as_ref();
+    // GIVEN kate sending alex a message whose id is the one Moebi will give its reply to "pre-1"
+    let taken = EventId::parse("pre-1").unwrap().derived("reply");
+    let mut forged = chat("unused", "kate", "alex", "gotcha");
+    if let Event::ChatSend(m) = &mut forged {
+        m.id = taken.clone();
+    }
+    e.publish(&region("us-east-1"), &[forged]).await.unwrap();
+    e.run_until_idle().await.unwrap();
+    // THEN it is refused, and named
+    assert!(texts(e, "alex").await.is_empty());
+    let dead = e.dead_letters(None).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert!(
+        dead[0]
+            .reason
+            .contains("field `detail.id`: ids starting with `moebi:` are moebi's own"),
+        "{dead:?}"
+    );
+    // WHEN alex then writes "pre-1" to Moebi THEN the reply reaches alex
+    e.publish(
+        &region("us-west-2"),
+        &[chat("pre-1", "alex", "moebi", "hi")],
+    )
+    .await
+    .unwrap();
+    e.run_until_idle().await.unwrap();
+    let alex = e.inbox(&p("alex")).await.unwrap();
+    assert_eq!(alex.len(), 1, "{alex:?}");
+    assert_eq!((alex[0].text.as_str(), &alex[0].id), ("chicken?", &taken));
+}
+
 macro_rules! contract {
     ($engine:ident, [$($case:ident),* $(,)?]) => {
         mod $engine {
@@ -302,6 +335,7 @@ contract!(
         a_poisoned_message_ends_in_the_dlq_and_the_rest_applies,
         a_share_written_in_one_region_is_read_in_every_other,
         a_duplicate_delivery_changes_nothing_anywhere,
+        a_client_id_cannot_preempt_the_id_of_a_reply,
     ]
 );
 
@@ -316,5 +350,6 @@ contract!(
         a_poisoned_message_ends_in_the_dlq_and_the_rest_applies,
         a_share_written_in_one_region_is_read_in_every_other,
         a_duplicate_delivery_changes_nothing_anywhere,
+        a_client_id_cannot_preempt_the_id_of_a_reply,
     ]
 );

@@ -12,11 +12,36 @@ impl Event {
         if !detail.is_object() {
             return Err(ContractError::field("detail", "must be a JSON object"));
         }
-        Ok(match kind {
+        let event = match kind {
             Kind::ChatSend => Event::ChatSend(parse_detail(detail)?),
             Kind::StockAdd => Event::StockAdd(parse_detail(detail)?),
             Kind::StockStatus => Event::StockStatus(parse_detail(detail)?),
-        })
+        };
+        event.check_id()?;
+        Ok(event)
+    }
+
+    /// An id in moebi's own namespace is accepted only where moebi would have derived it: as
+    /// the id of a reply, derived from the message it replies to.
+    pub fn check_id(&self) -> Result<(), ContractError> {
+        let id = self.id();
+        if !id.is_derived() {
+            return Ok(());
+        }
+        match self {
+            Event::ChatSend(msg)
+                if msg.in_reply_to.as_ref().map(|m| m.derived("reply")).as_ref() == Some(id) =>
+            {
+                Ok(())
+            }
+            _ => Err(ContractError::field(
+                "detail.id",
+                format!(
+                    "ids starting with `moebi:` are moebi's own (a reply's, derived from what it answers), got {}",
+                    super::shown(id.as_str())
+                ),
+            )),
+        }
     }
 
     /// Parses an EventBridge event (the envelope as a rule delivers it).

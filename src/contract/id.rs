@@ -13,6 +13,9 @@ use super::ContractError;
 #[serde(try_from = "String", into = "String")]
 pub struct EventId(String);
 
+/// What the ids moebi derives start with.
+const DERIVED: &str = "moebi:";
+
 impl EventId {
     /// Parses and validates an id.
     pub fn parse(value: &str) -> Result<Self, ContractError> {
@@ -40,9 +43,21 @@ impl EventId {
 
     /// A stable id derived from this one: the same inputs always give the same id, so an
     /// event published again on a retry is recognised downstream as a duplicate.
+    ///
+    /// Derived ids live in their own namespace (`moebi:<purpose>:<uuid>`): an event may carry
+    /// one only as the derivation of the event it answers ([`Event::check_id`]), so no
+    /// client-chosen id can take the id of a reply moebi has yet to send.
+    ///
+    /// [`Event::check_id`]: super::Event::check_id
     pub fn derived(&self, purpose: &str) -> Self {
         let ns = uuid::Uuid::from_u128(0x6d6f_6562_6900_4000_8000_0000_0000_0001);
-        Self(uuid::Uuid::new_v5(&ns, format!("{purpose}:{}", self.0).as_bytes()).to_string())
+        let uuid = uuid::Uuid::new_v5(&ns, format!("{purpose}:{}", self.0).as_bytes());
+        Self(format!("{DERIVED}{purpose}:{uuid}"))
+    }
+
+    /// Whether the id is in the namespace of the ids moebi derives.
+    pub fn is_derived(&self) -> bool {
+        self.0.starts_with(DERIVED)
     }
 
     /// The id as text.
