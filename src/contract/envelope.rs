@@ -18,6 +18,9 @@ impl Event {
             Kind::StockStatus => Event::StockStatus(parse_detail(detail)?),
         };
         event.check_id()?;
+        if let Event::ChatSend(msg) = &event {
+            check_sent_at(&msg.sent_at)?;
+        }
         Ok(event)
     }
 
@@ -71,6 +74,19 @@ impl Event {
         let value: Value = serde_json::from_str(text)
             .map_err(|e| ContractError::Malformed(format!("not JSON: {e}")))?;
         Self::from_envelope(&value)
+    }
+}
+
+/// Only times the stores write and read back in RFC 3339's four-digit years.
+pub(crate) fn check_sent_at(t: &chrono::DateTime<chrono::Utc>) -> Result<(), ContractError> {
+    use chrono::Datelike;
+    if (1..=9999).contains(&t.year()) {
+        Ok(())
+    } else {
+        Err(ContractError::field(
+            "detail.sent_at",
+            format!("must be from year 1 to 9999, got {}", t.to_rfc3339()),
+        ))
     }
 }
 

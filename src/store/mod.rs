@@ -264,16 +264,20 @@ impl Inboxes for DynamoStore {
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", s(item::inbox_pk(owner.as_str())))
             .consistent_read(true);
-        self.query_all("inbox", query)
+        // One entry that cannot be read back must not hide the others: it is reported, skipped.
+        Ok(self
+            .query_all("inbox", query)
             .await?
             .iter()
-            .map(|it| {
-                item::inbox_entry(it).map_err(|e| PortError::Corrupt {
-                    what: format!("an entry of {owner}'s inbox"),
-                    source: Box::new(e),
-                })
+            .filter_map(|it| match item::inbox_entry(it) {
+                Ok(entry) => Some(entry),
+                Err(e) => {
+                    let sk = text(it, "sk").unwrap_or("?");
+                    tracing::error!(%owner, item = sk, error = %crate::report(&e), "skipped an unreadable inbox entry");
+                    None
+                }
             })
-            .collect()
+            .collect())
     }
 }
 
