@@ -13,6 +13,26 @@ use crate::handler::{self, HandlerError};
 use crate::ports::{Outcome, Ports};
 use crate::topology::Function;
 
+/// The largest payload Lambda takes in one synchronous invocation (6 MB).
+pub const MAX_PAYLOAD_BYTES: u64 = 6 * 1024 * 1024;
+
+/// Why a payload file cannot be replayed.
+#[derive(Debug, thiserror::Error)]
+pub enum PayloadFileError {
+    /// The file cannot be read.
+    #[error("cannot read {}", .0.display())]
+    Read(std::path::PathBuf, #[source] std::io::Error),
+    /// The file is larger than any payload Lambda takes.
+    #[error("{}: larger than the {MAX_PAYLOAD_BYTES} bytes Lambda accepts in one invocation", .0.display())]
+    TooLarge(std::path::PathBuf),
+    /// A file that is not JSON cannot be a payload Lambda delivers.
+    #[error("{}: not a JSON payload", .0.display())]
+    NotJson(std::path::PathBuf, #[source] serde_json::Error),
+    /// The JSON is not a payload.
+    #[error("{}", .0.display())]
+    NotPayload(std::path::PathBuf, #[source] ContractError),
+}
+
 /// A payload as Lambda delivers it.
 #[derive(Debug, Clone)]
 pub enum Payload {
@@ -23,6 +43,24 @@ pub enum Payload {
 }
 
 impl Payload {
+    /// Reads a payload file, refusing one over [`MAX_PAYLOAD_BYTES`] before reading it whole.
+    pub fn read(path: &std::path::Path) -> Result<Self, PayloadFileError> {
+        use std::io::Read;
+        let cannot = |e| PayloadFileError::Read(path.to_owned(), e);
+        let mut text = String::new();
+        std::fs::File::open(path)
+            .map_err(cannot)?
+            .take(MAX_PAYLOAD_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(cannot)?;
+        if text.len() as u64 > MAX_PAYLOAD_BYTES {
+            return Err(PayloadFileError::TooLarge(path.to_owned()));
+        }
+        let value: Value = serde_json::from_str(&text)
+            .map_err(|e| PayloadFileError::NotJson(path.to_owned(), e))?;
+        Self::parse(value).map_err(|e| PayloadFileError::NotPayload(path.to_owned(), e))
+    }
+
     /// Recognises a payload: an object with `Records` is an SQS batch, anything else an event.
     pub fn parse(value: Value) -> Result<Self, ContractError> {
         if value.get("Records").is_some() {

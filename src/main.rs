@@ -135,9 +135,6 @@ fn parse_function(name: &str) -> Result<Function, String> {
     })
 }
 
-/// The largest payload Lambda takes in one synchronous invocation (6 MB).
-const MAX_PAYLOAD_BYTES: u64 = 6 * 1024 * 1024;
-
 /// A failure of the command: the message for stderr and the exit code.
 struct Failure(String, u8);
 
@@ -356,29 +353,9 @@ async fn replay(
     }
 }
 
-/// A payload file: a file that is not JSON cannot be a payload Lambda delivers, so it is the
-/// file's error, not a record's.
+/// A payload file; whatever is wrong with the file is the file's error, not a record's.
 fn read_payload(file: &Path) -> Result<Payload, Failure> {
-    use std::io::Read;
-    let cannot = |e: std::io::Error| Failure(format!("cannot read {}: {e}", file.display()), 1);
-    let mut text = String::new();
-    std::fs::File::open(file)
-        .map_err(cannot)?
-        .take(MAX_PAYLOAD_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(cannot)?;
-    if text.len() as u64 > MAX_PAYLOAD_BYTES {
-        return Err(Failure(
-            format!(
-                "{}: larger than the {MAX_PAYLOAD_BYTES} bytes Lambda accepts in one invocation",
-                file.display()
-            ),
-            1,
-        ));
-    }
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Failure(format!("{}: not a JSON payload: {e}", file.display()), 1))?;
-    Payload::parse(value).map_err(|e| Failure(format!("{}: {e}", file.display()), 1))
+    Payload::read(file).map_err(|e| Failure(moebi::report(&e), 1))
 }
 
 /// What the function answered, as Lambda would return it (stdout), and why records failed (stderr).
