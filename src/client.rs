@@ -55,8 +55,24 @@ impl<'a> Client<'a> {
         self.engine
             .publish(&region, &[Event::ChatSend(msg)])
             .await?;
-        self.engine.run_until_idle().await?;
+        self.settle(&id).await?;
         Ok(id)
+    }
+
+    /// Runs the engine until idle, then answers whether event `id` was set aside as a dead
+    /// letter: a command reports the outcome of its own event.
+    async fn settle(&self, id: &EventId) -> Result<(), EngineError> {
+        self.engine.run_until_idle().await?;
+        let dead = self.engine.dead_letters(None).await?;
+        match dead.into_iter().find(|d| carries(&d.body, id)) {
+            Some(d) => Err(EngineError::DeadLetter {
+                id: id.clone(),
+                queue: d.queue,
+                region: d.region,
+                reason: d.reason,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// `who`'s inbox, oldest first.
@@ -97,7 +113,7 @@ impl<'a> Client<'a> {
         self.engine
             .publish(&region, &[Event::StockAdd(add)])
             .await?;
-        self.engine.run_until_idle().await?;
+        self.settle(&id).await?;
         Ok(id)
     }
 
@@ -141,6 +157,14 @@ impl<'a> Client<'a> {
                 )
             })
     }
+}
+
+/// Whether a queued message (an EventBridge event) is event `id`.
+fn carries(body: &str, id: &EventId) -> bool {
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["detail"]["id"].as_str().map(|d| d == id.as_str()))
+        .unwrap_or(false)
 }
 
 fn rename(e: ContractError, field: &str) -> ContractError {

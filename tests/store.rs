@@ -77,3 +77,37 @@ async fn one_unreadable_inbox_entry_never_hides_the_others() {
         .collect();
     assert_eq!(texts, ["before", "after"]);
 }
+
+#[tokio::test]
+async fn an_add_that_ends_in_the_dlq_is_reported_as_failed_not_added() {
+    let dir = tempfile::tempdir().unwrap();
+    let engine = LocalEngine::open(dir.path(), Topology::builtin())
+        .await
+        .unwrap();
+    // GIVEN store-1's share of nike one unit short of the most a share holds
+    engine
+        .store(&Region::parse("us-west-2").unwrap())
+        .unwrap()
+        .client()
+        .put_item()
+        .table_name("moebi")
+        .item("pk", AttributeValue::S("stock".into()))
+        .item("sk", AttributeValue::S("nike#us-west-2".into()))
+        .item("product", AttributeValue::S("nike".into()))
+        .item("region", AttributeValue::S("us-west-2".into()))
+        .item(
+            "qty",
+            AttributeValue::N((moebi::ports::MAX_SHARE - 1).to_string()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let client = moebi::client::Client::new(&engine);
+    // WHEN two more units come THEN the command says its event failed, and why
+    let err = client.add_stock("store-1", "nike", 2).await.unwrap_err();
+    let message = moebi::report(&err);
+    assert!(message.contains("set aside as a dead letter"), "{message}");
+    assert!(message.contains("would exceed"), "{message}");
+    // AND one unit still fits
+    client.add_stock("store-1", "nike", 1).await.unwrap();
+}

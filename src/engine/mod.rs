@@ -59,6 +59,20 @@ pub enum EngineError {
     /// A port (the store, the bus) failed.
     #[error(transparent)]
     Port(#[from] PortError),
+    /// The event was handled and failed until it was set aside as a dead letter.
+    #[error(
+        "event {id} failed in {queue} ({region}) and was set aside as a dead letter: {reason}"
+    )]
+    DeadLetter {
+        /// The event.
+        id: crate::contract::EventId,
+        /// The queue it failed in.
+        queue: String,
+        /// Its region.
+        region: Region,
+        /// Why it last failed.
+        reason: String,
+    },
     /// Events keep coming: the run does not settle.
     #[error("the run does not settle: {0}")]
     Runaway(String),
