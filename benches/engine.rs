@@ -131,6 +131,8 @@ fn embedded_dynamodb(c: &mut Criterion) {
         .unwrap();
     let direct =
         dynoxide::Database::new(dir.path().join("direct.dynamodb").to_str().unwrap()).unwrap();
+    // The same sync as the engine's (see engine::local::dynamo).
+    direct.disable_bulk_loading().unwrap();
     direct
         .create_table(
             serde_json::from_value(serde_json::json!({
@@ -172,6 +174,36 @@ fn embedded_dynamodb(c: &mut Criterion) {
             }))
             .unwrap();
             direct.put_item(request).unwrap()
+        })
+    });
+    g.finish();
+    // A read writes nothing to disk: what is left is the transport.
+    let mut g = c.benchmark_group("embedded DynamoDB, one GetItem");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("SDK over loopback (the engine's path)", |b| {
+        b.iter(|| {
+            rt.block_on(
+                client
+                    .get_item()
+                    .table_name("bench")
+                    .key(
+                        "pk",
+                        aws_sdk_dynamodb::types::AttributeValue::S("k1".into()),
+                    )
+                    .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
+                    .send(),
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("dynoxide Database, no transport (floor)", |b| {
+        b.iter(|| {
+            let request = serde_json::from_value(serde_json::json!({
+                "TableName": "bench",
+                "Key": {"pk": {"S": "k1"}, "sk": {"S": "x"}},
+            }))
+            .unwrap();
+            direct.get_item(request).unwrap()
         })
     });
     g.finish();
