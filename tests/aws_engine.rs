@@ -47,26 +47,30 @@ async fn engine() -> (AwsEngine, String) {
     (engine, ns)
 }
 
-/// A plain DynamoDB client for `region` of the emulator, to look at the items themselves.
-async fn dynamo(region: &str) -> aws_sdk_dynamodb::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
+/// The SDK configuration of `region` of the emulator, for plain clients that look at what
+/// the engine did (or publish what no client would).
+async fn emulator(region: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_owned()))
         .endpoint_url(emulator_url())
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&config)
+        .await
+}
+
+/// A plain DynamoDB client for `region` of the emulator, to look at the items themselves.
+async fn dynamo(region: &str) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::new(&emulator(region).await)
 }
 
 /// A plain EventBridge client for `region` of the emulator, to publish what no client would.
 async fn eventbridge(region: &str) -> aws_sdk_eventbridge::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_owned()))
-        .endpoint_url(emulator_url())
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await;
-    aws_sdk_eventbridge::Client::new(&config)
+    aws_sdk_eventbridge::Client::new(&emulator(region).await)
+}
+
+/// A plain SQS client for `region` of the emulator, to read queue attributes back.
+async fn sqs(region: &str) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(&emulator(region).await)
 }
 
 fn region(name: &str) -> Region {
@@ -487,17 +491,6 @@ async fn idempotency_records_expire() {
             "{key}: expires_at {expires}, expected about {expected}"
         );
     }
-}
-
-/// A plain SQS client for `region` of the emulator, to read queue attributes back.
-async fn sqs(region: &str) -> aws_sdk_sqs::Client {
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_owned()))
-        .endpoint_url(emulator_url())
-        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
-        .load()
-        .await;
-    aws_sdk_sqs::Client::new(&config)
 }
 
 /// What setup made in one region, read back from the emulator in the shape of

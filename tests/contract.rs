@@ -197,22 +197,6 @@ async fn bad_records_fail_alone(s: Subject) {
     );
 }
 
-/// Every region's copy of every share, as `(product, owner region, qty)`.
-async fn shares_in(e: &dyn Engine, r: &str) -> Vec<(String, String, u64)> {
-    let mut shares: Vec<_> = e
-        .ports(&region(r))
-        .unwrap()
-        .stock
-        .shares(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| (s.product.to_string(), s.region.to_string(), s.qty))
-        .collect();
-    shares.sort();
-    shares
-}
-
 async fn a_share_written_in_one_region_is_read_in_every_other(s: Subject) {
     let e = s.engine.as_ref();
     // GIVEN a store of us-west-2 adding nike, handed to its function directly
@@ -227,7 +211,7 @@ async fn a_share_written_in_one_region_is_read_in_every_other(s: Subject) {
     e.run_until_idle().await.unwrap();
     let expected = vec![("nike".to_owned(), "us-west-2".to_owned(), 30)];
     for r in ["us-west-2", "us-east-1", "eu-west-1"] {
-        assert_eq!(shares_in(e, r).await, expected, "shares read in {r}");
+        assert_eq!(support::shares(e, r).await, expected, "shares read in {r}");
     }
 }
 
@@ -249,7 +233,7 @@ async fn a_duplicate_delivery_changes_nothing_anywhere(s: Subject) {
     // WHEN it came again (above) THEN every region still holds it once
     let expected = vec![("adidas".to_owned(), "eu-west-1".to_owned(), 7)];
     for r in ["us-west-2", "us-east-1", "eu-west-1"] {
-        assert_eq!(shares_in(e, r).await, expected, "shares read in {r}");
+        assert_eq!(support::shares(e, r).await, expected, "shares read in {r}");
     }
 }
 

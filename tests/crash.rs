@@ -108,26 +108,6 @@ fn replay(state: &Path, file: &Path, context: &str) {
     );
 }
 
-/// Every region's copy of every share: region → sorted (product, owner, qty).
-async fn shares_everywhere(engine: &LocalEngine) -> BTreeMap<String, Vec<(String, String, u64)>> {
-    let mut out = BTreeMap::new();
-    for region in &engine.topology().regions {
-        let mut shares: Vec<_> = engine
-            .ports(region)
-            .unwrap()
-            .stock
-            .shares(None)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|s| (s.product.to_string(), s.region.to_string(), s.qty))
-            .collect();
-        shares.sort();
-        out.insert(region.to_string(), shares);
-    }
-    out
-}
-
 async fn open(state: &Path) -> LocalEngine {
     let engine = LocalEngine::open(state, Topology::builtin()).await.unwrap();
     // Whatever the killed run left half-done, a later run settles it.
@@ -176,7 +156,8 @@ async fn killed_stock_replays_converge_in_every_region_with_each_add_once() {
             .iter()
             .map(|((p, r), q)| (p.clone(), r.clone(), *q))
             .collect();
-        for (r, shares) in shares_everywhere(&engine).await {
+        for r in &engine.topology().regions {
+            let shares = support::shares(&engine, r.as_str()).await;
             assert_eq!(shares, want, "{context}: the shares read in {r}");
         }
     }

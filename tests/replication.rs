@@ -1,6 +1,8 @@
 //! Replication as global tables do it, on the embedded engine: links that lag or partition and
 //! heal, last writer wins between regions, and a stream applied twice changing nothing.
 
+mod support;
+
 use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -37,21 +39,6 @@ async fn add(engine: &LocalEngine, r: &str, id: &str, product: &str, qty: u64) {
         .unwrap();
 }
 
-/// The shares `r`'s table holds, as `(product, owner, qty)`.
-async fn shares(engine: &LocalEngine, r: &str) -> Vec<(String, String, u64)> {
-    let mut s: Vec<_> = engine
-        .store(&region(r))
-        .unwrap()
-        .shares(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| (s.product.to_string(), s.region.to_string(), s.qty))
-        .collect();
-    s.sort();
-    s
-}
-
 fn share(product: &str, owner: &str, qty: u64) -> (String, String, u64) {
     (product.to_owned(), owner.to_owned(), qty)
 }
@@ -69,15 +56,15 @@ async fn a_partitioned_link_holds_replication_until_it_heals() {
     engine.run_until_idle().await.unwrap();
     // THEN us-east-1 has the share and eu-west-1 not yet
     assert_eq!(
-        shares(&engine, "us-east-1").await,
+        support::shares(&engine, "us-east-1").await,
         [share("nike", "us-west-2", 30)]
     );
-    assert!(shares(&engine, "eu-west-1").await.is_empty());
+    assert!(support::shares(&engine, "eu-west-1").await.is_empty());
     // WHEN the partition heals THEN eu-west-1 catches up, with nothing doubled
     engine.replicator().heal();
     engine.run_until_idle().await.unwrap();
     assert_eq!(
-        shares(&engine, "eu-west-1").await,
+        support::shares(&engine, "eu-west-1").await,
         [share("nike", "us-west-2", 30)]
     );
 }
@@ -93,7 +80,7 @@ async fn a_lagged_link_copies_only_what_is_old_enough() {
     add(&engine, "us-west-2", "l1", "nike", 3).await;
     engine.run_until_idle().await.unwrap();
     assert!(
-        shares(&engine, "us-east-1").await.is_empty(),
+        support::shares(&engine, "us-east-1").await.is_empty(),
         "an hour's lag"
     );
     engine.set_link(
@@ -103,7 +90,7 @@ async fn a_lagged_link_copies_only_what_is_old_enough() {
     );
     engine.run_until_idle().await.unwrap();
     assert_eq!(
-        shares(&engine, "us-east-1").await,
+        support::shares(&engine, "us-east-1").await,
         [share("nike", "us-west-2", 3)]
     );
 }
@@ -123,17 +110,17 @@ async fn a_step_copies_a_bounded_number_of_records_in_order() {
     // Each add wrote the share and its idempotency record: two stream records per add.
     assert_eq!(r.step(&west, &east, 2).await.unwrap(), 2);
     assert_eq!(
-        shares(&engine, "us-east-1").await,
+        support::shares(&engine, "us-east-1").await,
         [share("nike", "us-west-2", 5)]
     );
     assert_eq!(r.step(&west, &east, 2).await.unwrap(), 2);
     assert_eq!(
-        shares(&engine, "us-east-1").await,
+        support::shares(&engine, "us-east-1").await,
         [share("nike", "us-west-2", 12)]
     );
     assert_eq!(r.step(&west, &east, 100).await.unwrap(), 2);
     assert_eq!(
-        shares(&engine, "us-east-1").await,
+        support::shares(&engine, "us-east-1").await,
         [share("nike", "us-west-2", 23)]
     );
     assert_eq!(r.step(&west, &east, 100).await.unwrap(), 0, "caught up");
@@ -172,7 +159,7 @@ async fn applying_a_stream_again_from_its_start_changes_nothing() {
     assert_eq!(engine.replicator().run().await.unwrap(), 0);
     for r in ["us-west-2", "us-east-1", "eu-west-1"] {
         assert_eq!(
-            shares(&engine, r).await,
+            support::shares(&engine, r).await,
             [share("adidas", "eu-west-1", 40)],
             "{r}"
         );

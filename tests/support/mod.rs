@@ -62,3 +62,24 @@ pub fn emulator_url() -> String {
         )
     })
 }
+
+/// Every share `region`'s table holds (its own and the other regions' replicas), as sorted
+/// `(product, owner region, qty)`.
+pub async fn shares(
+    engine: &dyn moebi::engine::Engine,
+    region: &str,
+) -> Vec<(String, String, u64)> {
+    let region = moebi::contract::Region::parse(region).expect("a region");
+    let mut shares: Vec<_> = engine
+        .ports(&region)
+        .expect("a region of the topology")
+        .stock
+        .shares(None)
+        .await
+        .expect("shares read")
+        .into_iter()
+        .map(|s| (s.product.to_string(), s.region.to_string(), s.qty))
+        .collect();
+    shares.sort();
+    shares
+}
