@@ -12,26 +12,14 @@ cd "$ROOT"
 
 TERRAFORM="${TERRAFORM:-terraform}"
 CHECKOV="${CHECKOV:-.venv/checkov/bin/checkov}"
-PLUGIN_MIRROR="${TF_PLUGIN_MIRROR:-/opt/tf-plugins}"
 FAKE_ACCOUNT="123456789012"
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-export TF_IN_AUTOMATION=1 TF_INPUT=0
-export CHECKPOINT_DISABLE=1 # no version check over the network
-if [ -d "$PLUGIN_MIRROR" ]; then
-  cat >"$WORK/terraform.rc" <<RC
-provider_installation {
-  filesystem_mirror {
-    path = "$PLUGIN_MIRROR"
-  }
-}
-RC
-  export TF_CLI_CONFIG_FILE="$WORK/terraform.rc"
-elif [ -n "${TF_CLI_CONFIG_FILE:-}" ] && [ ! -e "$TF_CLI_CONFIG_FILE" ]; then
-  unset TF_CLI_CONFIG_FILE # a dangling setting only produces a warning
-fi
+# shellcheck source=infra/offline.sh
+. "$INFRA/offline.sh"
+offline_terraform "$WORK"
 
 passed=0
 failed=0
@@ -51,14 +39,6 @@ step() { # step <title> <function>
 }
 
 tf() { "$TERRAFORM" -chdir="$INFRA" "$@"; }
-
-# Fake credentials and no shared config: the provider never needs to reach AWS for a plan
-# of new resources without refresh, with var.offline skipping its own checks.
-offline_env() {
-  export AWS_ACCESS_KEY_ID=fake AWS_SECRET_ACCESS_KEY=fake AWS_REGION=us-west-2
-  export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-  unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
-}
 
 fmt() { "$TERRAFORM" fmt -check -recursive -diff -no-color infra; }
 

@@ -45,34 +45,18 @@ for arg in "$@"; do
 done
 
 TERRAFORM="${TERRAFORM:-terraform}"
-PLUGIN_MIRROR="${TF_PLUGIN_MIRROR:-/opt/tf-plugins}"
 FAKE_ACCOUNT="123456789012"
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
-export TF_IN_AUTOMATION=1 TF_INPUT=0
-export CHECKPOINT_DISABLE=1 # no version check over the network
 # A private data directory: this script neither needs nor disturbs infra/.terraform (which
 # check.sh and tests/infra.rs use), and runs side by side with them.
 export TF_DATA_DIR="$WORK/data"
-if [ -d "$PLUGIN_MIRROR" ]; then
-  cat >"$WORK/terraform.rc" <<RC
-provider_installation {
-  filesystem_mirror {
-    path = "$PLUGIN_MIRROR"
-  }
-}
-RC
-  export TF_CLI_CONFIG_FILE="$WORK/terraform.rc"
-elif [ -n "${TF_CLI_CONFIG_FILE:-}" ] && [ ! -e "$TF_CLI_CONFIG_FILE" ]; then
-  unset TF_CLI_CONFIG_FILE # a dangling setting only produces a warning
-fi
-
-# Fake credentials and no shared config, as in check.sh.
-export AWS_ACCESS_KEY_ID=fake AWS_SECRET_ACCESS_KEY=fake AWS_REGION=us-west-2
-export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
-unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL
+# shellcheck source=infra/offline.sh
+. "$INFRA/offline.sh"
+offline_terraform "$WORK"
+offline_env
 
 tf() { "$TERRAFORM" -chdir="$INFRA" "$@"; }
 
