@@ -59,6 +59,16 @@ pub enum PortError {
         #[source]
         source: Cause,
     },
+    /// The event's id was applied before, for an event with other content.
+    #[error(
+        "event id {id} was applied by {function} before, for other content: an id names one event"
+    )]
+    Reused {
+        /// The id.
+        id: EventId,
+        /// The function that applied it.
+        function: Function,
+    },
     /// A stock total would no longer fit.
     #[error("the stock of {product} would exceed {limit}")]
     Overflow {
@@ -83,7 +93,9 @@ impl PortError {
     pub fn is_retryable(&self) -> bool {
         match self {
             PortError::Storage { retryable, .. } | PortError::Bus { retryable, .. } => *retryable,
-            PortError::Corrupt { .. } | PortError::Overflow { .. } => false,
+            PortError::Corrupt { .. } | PortError::Overflow { .. } | PortError::Reused { .. } => {
+                false
+            }
         }
     }
 }
@@ -93,23 +105,44 @@ impl PortError {
 #[error("{0}")]
 pub struct Reason(pub String);
 
-/// The idempotency key of one effect: which function applied which event.
+/// The idempotency key of one effect: which function applied which event, and a digest of
+/// the event's content, kept with the record so that an id used again for other content is
+/// told from a redelivery (as Powertools' payload validation does).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EffectKey {
     /// The function applying the effect.
     pub function: Function,
     /// The event it applies.
     pub id: EventId,
+    /// [`digest`] of the event.
+    pub digest: String,
 }
 
 impl EffectKey {
-    /// The key of `function` applying event `id`.
-    pub fn new(function: Function, id: &EventId) -> Self {
+    /// The key of `function` applying event `id`, whose content is `event`.
+    pub fn new(function: Function, id: &EventId, event: &impl serde::Serialize) -> Self {
         Self {
             function,
             id: id.clone(),
+            digest: digest(event),
         }
     }
+}
+
+/// SHA-256 (hex) of an event as JSON, without `sent_at`: a client that retries may stamp its
+/// message again (moebi's own replies are stamped when published), but what it says, to whom,
+/// is what one id must keep.
+pub fn digest(event: &impl serde::Serialize) -> String {
+    use sha2::Digest;
+    let mut value = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    if let Some(fields) = value.as_object_mut() {
+        fields.remove("sent_at");
+    }
+    let bytes = serde_json::to_vec(&value).unwrap_or_default();
+    sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 impl fmt::Display for EffectKey {

@@ -296,6 +296,52 @@ async fn a_client_id_cannot_preempt_the_id_of_a_reply(s: Subject) {
     assert_eq!((alex[0].text.as_str(), &alex[0].id), ("chicken?", &taken));
 }
 
+async fn an_id_reused_for_other_content_is_refused_and_named(s: Subject) {
+    let e = s.engine.as_ref();
+    // GIVEN an add applied, and a chat
+    e.publish(
+        &region("us-west-2"),
+        &[add("contract-u1", "store-1", "nike", 30)],
+    )
+    .await
+    .unwrap();
+    e.publish(
+        &region("us-west-2"),
+        &[chat("contract-u2", "alex", "kate", "hi")],
+    )
+    .await
+    .unwrap();
+    e.run_until_idle().await.unwrap();
+    // WHEN the same id comes with another quantity, the same add comes again, and the chat is
+    // sent again with a new timestamp (a client retrying stamps its message again)
+    let resent = chat("contract-u2", "alex", "kate", "hi");
+    e.publish(
+        &region("us-west-2"),
+        &[
+            add("contract-u1", "store-1", "nike", 31),
+            add("contract-u1", "store-1", "nike", 30),
+            resent,
+        ],
+    )
+    .await
+    .unwrap();
+    e.run_until_idle().await.unwrap();
+    // THEN the other content is refused and named; the redeliveries are duplicates
+    let dead = e.dead_letters(None).await.unwrap();
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    let body: serde_json::Value = serde_json::from_str(&dead[0].body).unwrap();
+    assert_eq!(body["detail"]["qty"], 31, "{dead:?}");
+    assert!(
+        dead[0]
+            .reason
+            .contains("event id contract-u1 was applied by stock-add before, for other content"),
+        "{dead:?}"
+    );
+    let expected = vec![("nike".to_owned(), "us-west-2".to_owned(), 30)];
+    assert_eq!(support::shares(e, "us-east-1").await, expected);
+    assert_eq!(texts(e, "kate").await, ["alex: hi"]);
+}
+
 macro_rules! contract {
     ($engine:ident, [$($case:ident),* $(,)?]) => {
         mod $engine {
@@ -320,6 +366,7 @@ contract!(
         a_share_written_in_one_region_is_read_in_every_other,
         a_duplicate_delivery_changes_nothing_anywhere,
         a_client_id_cannot_preempt_the_id_of_a_reply,
+        an_id_reused_for_other_content_is_refused_and_named,
     ]
 );
 
@@ -335,5 +382,6 @@ contract!(
         a_share_written_in_one_region_is_read_in_every_other,
         a_duplicate_delivery_changes_nothing_anywhere,
         a_client_id_cannot_preempt_the_id_of_a_reply,
+        an_id_reused_for_other_content_is_refused_and_named,
     ]
 );

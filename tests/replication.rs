@@ -28,7 +28,11 @@ async fn engine() -> (LocalEngine, tempfile::TempDir) {
 /// Adds `qty` of `product` to `r`'s own share, as its stock-add would.
 async fn add(engine: &LocalEngine, r: &str, id: &str, product: &str, qty: u64) {
     let store = engine.store(&region(r)).unwrap();
-    let key = EffectKey::new(Function::StockAdd, &EventId::parse(id).unwrap());
+    let key = EffectKey::new(
+        Function::StockAdd,
+        &EventId::parse(id).unwrap(),
+        &(id, product, qty),
+    );
     store
         .add(
             &key,

@@ -57,6 +57,7 @@ impl HandlerError {
             HandlerError::WrongRegion { .. } => "Permanent.WrongRegion",
             HandlerError::Port(e) => match e {
                 PortError::Overflow { .. } => "Permanent.Overflow",
+                PortError::Reused { .. } => "Permanent.IdReused",
                 PortError::Corrupt { .. } => "Permanent.CorruptState",
                 PortError::Storage {
                     retryable: true, ..

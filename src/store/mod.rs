@@ -10,7 +10,7 @@
 //! | --- | --- | --- | --- |
 //! | inbox entry | `inbox#<owner>` | `<sent_at>#<id>` | `id`, `from`, `text`, `sent_at`, `in_reply_to`? |
 //! | stock share | `stock` | `<product>#<region>` | `product`, `region`, `qty` (N) |
-//! | idempotency record | `applied#<function>#<event id>` | `applied` | `applied_at`, `expires_at` (+7 days) |
+//! | idempotency record | `applied#<function>#<event id>` | `applied` | `applied_at`, `digest`, `expires_at` (+7 days) |
 //! | failure record | `failure#<message id>` | `failure` | `queue`, `reason`, `receive_count` (N), `expires_at` (+14 days) |
 //! | replication position | `replication#<source region>` | `<shard id>` | `seq` (N) |
 //!
@@ -23,16 +23,21 @@
 //! Each effect (an inbox entry, a share's `ADD`) and the idempotency record of its
 //! [`EffectKey`] are written in one `TransactWriteItems`, the record with
 //! `attribute_not_exists(pk)`. When the transaction is cancelled because the record exists,
-//! the event was applied before: [`Outcome::Duplicate`]. The record expires after 7 days,
+//! the event was applied before: [`Outcome::Duplicate`], if the record's digest of the event's
+//! content is this event's; otherwise the id was used again for another event, a permanent
+//! [`PortError::Reused`]. The record expires after 7 days,
 //! beyond any SQS or EventBridge redelivery.
 
+mod failures;
 pub mod item;
 pub mod schema;
 mod sdk;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use chrono::Utc;
 
 pub use sdk::SdkFailure;
@@ -46,11 +51,11 @@ use item::{n, s, text, timestamp, Item, REP_AT, REP_IN};
 /// How long an idempotency record is kept: longer than any redelivery (SQS keeps a message 14
 /// days at most, but retries stop after `max_receive_count` receives; EventBridge retries 24 h).
 const APPLIED_TTL_SECONDS: i64 = 7 * 24 * 3600;
-/// How long a failure record is kept: as long as SQS may keep the dead letter it explains.
-const FAILURE_TTL_SECONDS: i64 = 14 * 24 * 3600;
 /// The index of the idempotency record in an effect's transaction (the effect is at 0).
 const RECORD_INDEX: usize = 1;
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+/// The attribute of an idempotency record holding the digest of the event's content.
+const DIGEST: &str = "digest";
 
 /// One region's table, through a DynamoDB client built once (per cold start in Lambda).
 #[derive(Clone, Debug)]
@@ -85,55 +90,6 @@ impl DynamoStore {
         &self.dynamo
     }
 
-    /// Keeps why a queued message failed (on which receive), for whoever reads its dead letter:
-    /// SQS moves a message to its DLQ as it was sent, without the reason.
-    pub async fn record_failure(
-        &self,
-        queue: &str,
-        message_id: &str,
-        receive_count: u32,
-        reason: &str,
-    ) -> Result<(), PortError> {
-        let now = Utc::now();
-        self.dynamo
-            .put_item()
-            .table_name(&self.table)
-            .item("pk", s(format!("failure#{message_id}")))
-            .item("sk", s("failure"))
-            .item("queue", s(queue))
-            .item("reason", s(reason))
-            .item("receive_count", n(receive_count))
-            .item("failed_at", s(timestamp(&now)))
-            .item("expires_at", n(now.timestamp() + FAILURE_TTL_SECONDS))
-            .send()
-            .await
-            .map_err(|e| PortError::storage("PutItem (failure record)", e.into()))?;
-        Ok(())
-    }
-
-    /// Why a queued message last failed, and on which receive, if it was recorded.
-    pub async fn failure(&self, message_id: &str) -> Result<Option<(String, u32)>, PortError> {
-        let out = self
-            .dynamo
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("failure#{message_id}")))
-            .key("sk", s("failure"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| PortError::storage("GetItem (failure record)", e.into()))?;
-        Ok(out.item().map(|item| {
-            let reason = text(item, "reason").unwrap_or_default().to_owned();
-            let count = item
-                .get("receive_count")
-                .and_then(|v| v.as_n().ok())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0);
-            (reason, count)
-        }))
-    }
-
     /// The replication stamp of a write made now in this region.
     fn stamp(&self) -> [(&'static str, aws_sdk_dynamodb::types::AttributeValue); 2] {
         [
@@ -151,7 +107,10 @@ impl DynamoStore {
             .item("sk", s("applied"))
             .item("applied_at", s(timestamp(&now)))
             .item("expires_at", n(now.timestamp() + APPLIED_TTL_SECONDS))
-            .condition_expression("attribute_not_exists(pk)");
+            .item(DIGEST, s(&key.digest))
+            .condition_expression("attribute_not_exists(pk)")
+            // A cancelled transaction then says what the record holds, in the same round trip.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         for (name, value) in self.stamp() {
             put = put.item(name, value);
         }
@@ -190,13 +149,48 @@ impl DynamoStore {
                     .and_then(|r| r.code())
             };
             if code(RECORD_INDEX) == Some(CONDITION_FAILED) {
-                return Ok(Outcome::Duplicate);
+                let kept = cancelled
+                    .cancellation_reasons()
+                    .get(RECORD_INDEX)
+                    .and_then(|r| r.item())
+                    .and_then(|item| text(item, DIGEST));
+                let kept = match kept {
+                    Some(d) => Some(d.to_owned()),
+                    None => self.kept_digest(key).await?,
+                };
+                // A record from before digests were kept has none: a duplicate, as it was then.
+                return match kept {
+                    Some(d) if d != key.digest => Err(PortError::Reused {
+                        id: key.id.clone(),
+                        function: key.function,
+                    }),
+                    _ => Ok(Outcome::Duplicate),
+                };
             }
             if code(0) == Some(CONDITION_FAILED) {
                 return Err(on_effect_condition());
             }
         }
         Err(PortError::storage("TransactWriteItems", e.into()))
+    }
+
+    /// The digest kept with `key`'s idempotency record (for a store that does not return the
+    /// record with the cancelled transaction).
+    async fn kept_digest(&self, key: &EffectKey) -> Result<Option<String>, PortError> {
+        let out = self
+            .dynamo
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("applied#{key}")))
+            .key("sk", s("applied"))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| PortError::storage("GetItem (idempotency record)", e.into()))?;
+        Ok(out
+            .item()
+            .and_then(|item| text(item, DIGEST))
+            .map(str::to_owned))
     }
 
     async fn query_all(
@@ -281,20 +275,23 @@ impl Inboxes for DynamoStore {
     }
 }
 
-#[async_trait]
-impl StockShares for DynamoStore {
-    async fn add(
+impl DynamoStore {
+    /// Adds `qty` to the share of `product` kept for `share_region`, once per `key`. moebi only
+    /// ever adds to its own region's share ([`StockShares::add`]); the simulation's rejected
+    /// design adds to one share from every region, to show what that loses.
+    pub async fn add_to_share(
         &self,
         key: &EffectKey,
         product: &Product,
         qty: Quantity,
+        share_region: &Region,
     ) -> Result<Outcome, PortError> {
         let q = u64::from(qty.get());
         let [(_, rep_at), (_, rep_in)] = self.stamp();
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(item::STOCK_PK))
-            .key("sk", s(item::share_sk(product, &self.region)))
+            .key("sk", s(item::share_sk(product, share_region)))
             .update_expression(
                 "SET #product = :product, #region = :region, #rep_at = :rep_at, #rep_in = :rep_in ADD #qty :qty",
             )
@@ -306,7 +303,7 @@ impl StockShares for DynamoStore {
             .expression_attribute_names("#rep_at", REP_AT)
             .expression_attribute_names("#rep_in", REP_IN)
             .expression_attribute_values(":product", s(product.as_str()))
-            .expression_attribute_values(":region", s(self.region.as_str()))
+            .expression_attribute_values(":region", s(share_region.as_str()))
             .expression_attribute_values(":qty", n(q))
             .expression_attribute_values(":limit", n(MAX_SHARE - q))
             .expression_attribute_values(":rep_at", rep_at)
@@ -322,6 +319,18 @@ impl StockShares for DynamoStore {
             },
         )
         .await
+    }
+}
+
+#[async_trait]
+impl StockShares for DynamoStore {
+    async fn add(
+        &self,
+        key: &EffectKey,
+        product: &Product,
+        qty: Quantity,
+    ) -> Result<Outcome, PortError> {
+        self.add_to_share(key, product, qty, &self.region).await
     }
 
     async fn shares(&self, product: Option<&Product>) -> Result<Vec<StockShare>, PortError> {
