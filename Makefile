@@ -29,7 +29,7 @@ FUNCTIONS := chat-send moebi-reply stock-add stock-status
 # Where cargo builds (honours CARGO_TARGET_DIR); evaluated only where used.
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: help run test test-rust test-lambda fmt lint build watch invoke emulator replay bench deploy clean
+.PHONY: help run test test-rust test-lambda sim fuzz fmt lint build watch invoke emulator replay bench deploy clean
 
 help:
 	@echo "make run    play the seed's scenario on the embedded engine"
@@ -38,6 +38,8 @@ help:
 	@echo "make fmt    format Rust and Terraform"
 	@echo "make build  release zips for arm64 (<target dir>/lambda/<fn>/bootstrap.zip)"
 	@echo "make emulator | watch | invoke FN=chat-send EVENT=events/... REGION=us-east-1"
+	@echo "make sim    the deterministic simulation: SEEDS=1000 seeds, or SEED=n to replay one"
+	@echo "make fuzz   the decoders' property tests, CASES=100000 per property"
 	@echo "make replay FILE=events/...   make bench   make deploy"
 
 include infra/infra.mk
@@ -57,6 +59,25 @@ $(LAMBDA):
 # The whole suite. The emulator is started on a free port and stopped afterwards, also on failure.
 test: $(MOTO) $(LAMBDA) infra-test
 	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-lambda
+	$(MAKE) --no-print-directory sim
+
+# The decoders' property tests, long: CASES random and mutated payloads per property.
+CASES ?= 100000
+fuzz:
+	PROPTEST_CASES=$(CASES) $(CARGO) test --release --test decoders
+
+# The deterministic simulation: SEEDS seeds from a random first one (printed),
+# then the rejected design until it loses updates. `make sim SEED=n` replays one schedule.
+SEEDS    ?= 1000
+SIM_JOBS ?= 2
+SIM      := $(CARGO) run --quiet --bin moebi -- sim --jobs $(SIM_JOBS)
+sim:
+ifdef SEED
+	$(SIM) --seed $(SEED)
+else
+	$(SIM) --seeds $(SEEDS)
+	$(SIM) --naive --seeds 1000
+endif
 
 test-rust:
 	$(CARGO) test --workspace --all-targets

@@ -191,7 +191,11 @@ async fn one_record(
         .body
         .as_deref()
         .ok_or_else(|| ContractError::field("body", "is required"))?;
-    let event = Event::from_envelope_json(body)?;
+    // A body that is no EventBridge event at all is a fault of the record's `body`.
+    let event = Event::from_envelope_json(body).map_err(|e| match e {
+        ContractError::Malformed(why) => ContractError::field("body", why),
+        other => other,
+    })?;
     handler::handle(function, ports, &event).await
 }
 

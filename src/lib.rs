@@ -38,6 +38,8 @@ pub mod invoke;
 pub mod lambda;
 pub mod pattern;
 pub mod ports;
+#[cfg(feature = "local")]
+pub mod sim;
 pub mod store;
 pub mod topology;
 

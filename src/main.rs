@@ -91,6 +91,9 @@ enum Command {
         /// Only this region.
         region: Option<String>,
     },
+    /// Run the deterministic simulation: random schedules of every region (duplicates, crashes,
+    /// lag, partitions, bad events), each checked for lost and doubled effects.
+    Sim(moebi::sim::cli::Request),
     /// Create every bus, rule, queue and table of the topology (AWS engine).
     #[cfg(feature = "aws")]
     Setup,
@@ -185,7 +188,7 @@ fn load_topology(path: Option<&Path>) -> Result<Topology, Failure> {
 async fn open(cli: &Cli, state: &Path) -> Result<Box<dyn Engine>, Failure> {
     let topology = load_topology(cli.topology.as_deref())?;
     match cli.engine {
-        EngineKind::Local => Ok(Box::new(LocalEngine::open(state, topology).await?)),
+        EngineKind::Local => Ok(Box::new(LocalEngine::exclusive(state, topology).await?)),
         #[cfg(feature = "aws")]
         EngineKind::Aws => {
             let config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone());
@@ -212,6 +215,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             replay(engine.as_ref(), *function, files).await
         }
         Command::Dlq { region } => dlq(&cli, region.as_deref()).await,
+        Command::Sim(request) => {
+            let topology = load_topology(cli.topology.as_deref())?;
+            moebi::sim::cli::command(&topology, *request).map_err(|e| Failure(e, 1))
+        }
         #[cfg(feature = "aws")]
         Command::Setup => {
             let created = aws_engine(&cli, None).await?.setup().await?;

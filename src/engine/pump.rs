@@ -176,18 +176,30 @@ pub async fn pump(
     ports: &Ports<'_>,
 ) -> Result<RunReport, EngineError> {
     let batch = queue.receive(mapping.batch_size).await?;
-    let mut report = RunReport::default();
     if batch.is_empty() {
-        return Ok(report);
+        return Ok(RunReport::default());
     }
-    let results = match mapping.delivery {
+    let results = handle(queue, mapping, ports, &batch).await;
+    settle(queue, mapping, &batch, &results).await
+}
+
+/// Invokes `mapping`'s function on a received batch, as Lambda would: one SQS event for a
+/// batch mapping, one invocation per message for an asynchronous one. Answers each record's
+/// result, in the batch's order.
+pub async fn handle(
+    queue: &dyn Queue,
+    mapping: &Mapping,
+    ports: &Ports<'_>,
+    batch: &[Received],
+) -> Vec<RecordResult> {
+    match mapping.delivery {
         Delivery::Batch => {
-            let event = sqs_event(ports.region, queue.arn(), &batch);
+            let event = sqs_event(ports.region, queue.arn(), batch);
             invoke::batch_of(mapping.function, ports, &event).await
         }
         Delivery::Async => {
             let mut results = Vec::with_capacity(batch.len());
-            for msg in &batch {
+            for msg in batch {
                 results.push(RecordResult {
                     message_id: msg.message_id.clone(),
                     result: invoke_async(mapping.function, ports, &msg.body).await,
@@ -195,10 +207,21 @@ pub async fn pump(
             }
             results
         }
-    };
+    }
+}
+
+/// Settles a handled batch: deletes the messages that succeeded, releases those that failed
+/// (with why) for a later receive. Answers what it did.
+pub async fn settle(
+    queue: &dyn Queue,
+    mapping: &Mapping,
+    batch: &[Received],
+    results: &[RecordResult],
+) -> Result<RunReport, EngineError> {
+    let mut report = RunReport::default();
     let mut done = Vec::new();
     let mut failed = Vec::new();
-    for (msg, record) in batch.iter().zip(&results) {
+    for (msg, record) in batch.iter().zip(results) {
         debug_assert_eq!(msg.message_id, record.message_id);
         match &record.result {
             Ok(_) => done.push(msg),

@@ -61,7 +61,12 @@ impl Buses {
     }
 
     /// Puts one event on `region`'s bus: every matching rule delivers it to its target.
-    fn put_event(&self, region: &Region, envelope: &Value, hops: usize) -> Result<(), PortError> {
+    pub(super) fn put_event(
+        &self,
+        region: &Region,
+        envelope: &Value,
+        hops: usize,
+    ) -> Result<(), PortError> {
         let fail = |what: String| PortError::Bus {
             operation: format!("PutEvents on {region}"),
             retryable: false,
@@ -111,6 +116,11 @@ impl RegionBus {
     /// `region`'s bus.
     pub fn new(buses: Arc<Buses>, region: Region) -> Self {
         Self { buses, region }
+    }
+
+    /// Puts an envelope on the bus as it is, valid or not, as any producer may.
+    pub fn put_envelope(&self, envelope: &Value) -> Result<(), PortError> {
+        self.buses.put_event(&self.region, envelope, 0)
     }
 }
 

@@ -49,6 +49,8 @@ pub struct LocalEngine {
     regions: BTreeMap<Region, LocalRegion>,
     replicator: Replicator,
     queues: Arc<QueueDb>,
+    /// The lock on the state directory, held while the engine lives ([`LocalEngine::exclusive`]).
+    _lock: Option<std::fs::File>,
 }
 
 impl LocalEngine {
@@ -99,7 +101,37 @@ impl LocalEngine {
             regions,
             replicator: Replicator::new(replicas),
             queues,
+            _lock: None,
         })
+    }
+
+    /// Opens the state under `dir` once no other process holds it, and holds it until dropped:
+    /// commands on one state directory take turns (as cargo does with its target directory).
+    ///
+    /// SQLite and dynoxide lock their files too, but each wait has a limit (5 s for a dynoxide
+    /// request): a thousand commands at once would time out some of theirs half-way and leave
+    /// the caller unable to tell what happened. Taking turns, each command runs whole.
+    pub async fn exclusive(dir: &Path, topology: Topology) -> Result<Self, EngineError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            EngineError::state(
+                format!("cannot create state directory {}", dir.display()),
+                e,
+            )
+        })?;
+        let path = dir.join("lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| EngineError::state(format!("cannot open {}", path.display()), e))?;
+        let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+            .await
+            .map_err(|e| EngineError::state("cannot wait for the state's lock", e))?
+            .map_err(|e| EngineError::state(format!("cannot lock {}", path.display()), e))?;
+        let mut engine = Self::open(dir, topology).await?;
+        engine._lock = Some(file);
+        Ok(engine)
     }
 
     fn region(&self, region: &Region) -> Result<&LocalRegion, EngineError> {
@@ -128,6 +160,21 @@ impl LocalEngine {
     /// The replication between the regions: its links can be lagged or partitioned.
     pub fn replicator(&self) -> &Replicator {
         &self.replicator
+    }
+
+    /// Puts a raw EventBridge envelope on `region`'s bus, valid or not, as any producer may.
+    pub fn put_envelope(
+        &self,
+        region: &Region,
+        envelope: &serde_json::Value,
+    ) -> Result<(), EngineError> {
+        Ok(self.region(region)?.bus.put_envelope(envelope)?)
+    }
+
+    /// Moves the queues' clock to the next visibility deadline when no message is visible
+    /// (what waiting does); false when no message waits at all.
+    pub fn tick(&self) -> Result<bool, EngineError> {
+        self.queues.advance_clock()
     }
 
     /// Sets the replication link from `from` to `to`.
@@ -159,7 +206,7 @@ impl Engine for LocalEngine {
             if pass.progressed() {
                 continue;
             }
-            if !self.queues.advance_clock()? {
+            if !self.tick()? {
                 return Ok(report);
             }
         }

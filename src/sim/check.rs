@@ -1,0 +1,254 @@
+//! The checker: after the links heal and the queues drain, what every region holds is compared
+//! with what the accepted events must have done, exactly once, and nothing else.
+
+use std::collections::BTreeMap;
+
+use serde_json::Value;
+
+use super::workload::Planned;
+use crate::contract::{Event, EventId, Participant, Product, Region};
+use crate::engine::local::LocalEngine;
+use crate::engine::{Engine, EngineError};
+use crate::ports::{InboxEntry, Inboxes, StockShares};
+use crate::topology::Topology;
+
+/// What a seed's end state breaks.
+#[derive(Debug, Default, Clone)]
+pub struct Tally {
+    /// Effects missing (inbox entries, and units of stock), summed over the regions.
+    pub lost: u64,
+    /// Effects applied more than once (entries, units), summed over the regions.
+    pub doubled: u64,
+    /// Every broken guarantee, in words.
+    pub violations: Vec<String>,
+}
+
+/// The units of each share: per (product, region of the share).
+type Shares = BTreeMap<(Product, Region), u64>;
+
+/// What one region holds, as read back: every inbox (in the owners' order), every share.
+type Held = (Vec<Vec<InboxEntry>>, Shares);
+
+/// What the accepted events must have left.
+#[derive(Default)]
+struct Expected {
+    /// Per inbox owner, the ids of the entries it must hold once each.
+    entries: BTreeMap<Participant, Vec<EventId>>,
+    /// Per (product, region of the share), its quantity.
+    shares: Shares,
+    /// Per product, the stock's total.
+    totals: BTreeMap<Product, u64>,
+}
+
+fn expected(
+    topology: &Topology,
+    plan: &[Planned],
+    share_region: &dyn Fn(&Event) -> Region,
+) -> Expected {
+    let mut x = Expected::default();
+    for event in plan.iter().filter_map(|p| p.good.as_ref()) {
+        match event {
+            Event::ChatSend(c) => {
+                x.entries
+                    .entry(c.to.clone())
+                    .or_default()
+                    .push(c.id.clone());
+                // A bot answers every message that is not a bot's.
+                if topology.bot(&c.to).is_some() && topology.bot(&c.from).is_none() {
+                    x.entries
+                        .entry(c.from.clone())
+                        .or_default()
+                        .push(c.id.derived("reply"));
+                }
+            }
+            Event::StockAdd(a) => {
+                let q = u64::from(a.qty.get());
+                *x.shares
+                    .entry((a.product.clone(), share_region(event)))
+                    .or_default() += q;
+                *x.totals.entry(a.product.clone()).or_default() += q;
+            }
+            Event::StockStatus(s) => x
+                .entries
+                .entry(s.asker.clone())
+                .or_default()
+                .push(s.id.derived("answer")),
+        }
+    }
+    x
+}
+
+/// Checks the drained engine against the plan. `published[i]` is how often `plan[i]` was
+/// published; `share_region` is where the design keeps an add's share.
+pub async fn check(
+    engine: &LocalEngine,
+    plan: &[Planned],
+    published: &[u32],
+    share_region: &dyn Fn(&Event) -> Region,
+) -> Result<Tally, EngineError> {
+    let topology = engine.topology();
+    let x = expected(topology, plan, share_region);
+    let mut tally = Tally::default();
+    let owners: Vec<Participant> = topology
+        .participants
+        .iter()
+        .map(|p| p.name.clone())
+        .chain(topology.bots.iter().map(|b| b.name.clone()))
+        .collect();
+    let mut first: Option<(Region, Held)> = None;
+    for region in &topology.regions {
+        let store = engine.store(region)?;
+        let mut inboxes = Vec::new();
+        for owner in &owners {
+            let inbox = store.inbox(owner).await?;
+            let want = x.entries.get(owner).map(Vec::as_slice).unwrap_or(&[]);
+            entries(&mut tally, region, owner, &inbox, want);
+            answers(&mut tally, region, owner, &inbox, &x.totals);
+            inboxes.push(inbox);
+        }
+        let mut shares = BTreeMap::new();
+        for share in store.shares(None).await? {
+            *shares.entry((share.product, share.region)).or_default() += share.qty;
+        }
+        units(&mut tally, region, &shares, &x.shares);
+        match &first {
+            None => first = Some((region.clone(), (inboxes, shares))),
+            Some((r0, (i0, s0))) => {
+                if *i0 != inboxes {
+                    tally
+                        .violations
+                        .push(format!("the inboxes in {region} differ from those in {r0}"));
+                }
+                if *s0 != shares {
+                    tally
+                        .violations
+                        .push(format!("the shares in {region} differ from those in {r0}"));
+                }
+            }
+        }
+    }
+    dead_letters(&mut tally, engine, plan, published).await?;
+    Ok(tally)
+}
+
+/// Each wanted entry once, nothing else.
+fn entries(
+    tally: &mut Tally,
+    region: &Region,
+    owner: &Participant,
+    inbox: &[InboxEntry],
+    want: &[EventId],
+) {
+    let mut counts: BTreeMap<&EventId, u64> = BTreeMap::new();
+    for entry in inbox {
+        *counts.entry(&entry.id).or_default() += 1;
+    }
+    for id in want {
+        match counts.remove(id) {
+            None | Some(0) => {
+                tally.lost += 1;
+                tally
+                    .violations
+                    .push(format!("lost: {owner}'s inbox in {region} lacks {id}"));
+            }
+            Some(1) => {}
+            Some(n) => {
+                tally.doubled += n - 1;
+                tally.violations.push(format!(
+                    "doubled: {owner}'s inbox in {region} holds {id} {n} times"
+                ));
+            }
+        }
+    }
+    for (id, n) in counts {
+        tally.doubled += n;
+        tally.violations.push(format!(
+            "{owner}'s inbox in {region} holds {id}, which no accepted event made"
+        ));
+    }
+}
+
+/// An answer of the stock never tells of more than was accepted.
+fn answers(
+    tally: &mut Tally,
+    region: &Region,
+    owner: &Participant,
+    inbox: &[InboxEntry],
+    totals: &BTreeMap<Product, u64>,
+) {
+    for entry in inbox.iter().filter(|e| e.from == InboxEntry::STOCK) {
+        for part in entry.text.split(", ") {
+            let Some((product, qty)) = part.split_once(": ") else {
+                continue;
+            };
+            let accepted = Product::parse(product)
+                .ok()
+                .and_then(|p| totals.get(&p).copied())
+                .unwrap_or(0);
+            if qty.parse::<u64>().map_or(true, |q| q > accepted) {
+                tally.violations.push(format!(
+                    "{owner}'s answer {} in {region} says {part:?}, but {accepted} were accepted",
+                    entry.id
+                ));
+            }
+        }
+    }
+}
+
+/// Each share holds exactly the units of its accepted adds.
+fn units(tally: &mut Tally, region: &Region, shares: &Shares, want: &Shares) {
+    let keys: std::collections::BTreeSet<_> = shares.keys().chain(want.keys()).collect();
+    for key in keys {
+        let have = shares.get(key).copied().unwrap_or(0);
+        let need = want.get(key).copied().unwrap_or(0);
+        let (product, share) = key;
+        if have < need {
+            tally.lost += need - have;
+            tally.violations.push(format!(
+                "lost updates: {region} holds {have} of {product} in {share}'s share, accepted {need}"
+            ));
+        } else if have > need {
+            tally.doubled += have - need;
+            tally.violations.push(format!(
+                "doubled: {region} holds {have} of {product} in {share}'s share, accepted {need}"
+            ));
+        }
+    }
+}
+
+/// Every bad event is a dead letter, as often as it was published; nothing else is.
+async fn dead_letters(
+    tally: &mut Tally,
+    engine: &LocalEngine,
+    plan: &[Planned],
+    published: &[u32],
+) -> Result<(), EngineError> {
+    let mut dead: Vec<Value> = Vec::new();
+    for letter in engine.dead_letters(None).await? {
+        let body: Value = serde_json::from_str(&letter.body).unwrap_or(Value::Null);
+        dead.push(body["detail"].clone());
+    }
+    for (planned, times) in plan.iter().zip(published) {
+        let detail = &planned.envelope["detail"];
+        let found = dead.iter().filter(|d| *d == detail).count() as u32;
+        dead.retain(|d| d != detail);
+        match (&planned.good, found) {
+            (Some(_), 0) => {}
+            (Some(_), n) => tally.violations.push(format!(
+                "{} was accepted, yet is a dead letter {n} times",
+                planned.describe()
+            )),
+            (None, n) if n == *times => {}
+            (None, n) => tally.violations.push(format!(
+                "{} was published {times} times and is a dead letter {n} times",
+                planned.describe()
+            )),
+        }
+    }
+    for detail in dead {
+        tally
+            .violations
+            .push(format!("a dead letter no client published: {detail}"));
+    }
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! `moebi sim`: runs seeds and says what they found, in a few lines.
+
+use super::{explore, Design, SeedRun, Seeds};
+use crate::topology::Topology;
+
+/// Trace lines shown for a failed seed (the end of its schedule).
+const TRACE_TAIL: usize = 40;
+
+/// What `moebi sim` is asked.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct Request {
+    /// How many seeds.
+    #[arg(long, default_value_t = 100)]
+    pub seeds: u64,
+    /// Run exactly this seed and print its schedule.
+    #[arg(long, conflicts_with_all = ["seeds", "first"])]
+    pub seed: Option<u64>,
+    /// The first seed (default: one from the clock, printed).
+    #[arg(long)]
+    pub first: Option<u64>,
+    /// Run the rejected design (one stock item for every region) until it loses updates.
+    #[arg(long)]
+    pub naive: bool,
+    /// Seeds run at once.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+}
+
+/// Runs the request and prints what it found; the error is the failure to report.
+pub fn command(topology: &Topology, req: Request) -> Result<(), String> {
+    let design = if req.naive {
+        Design::Naive
+    } else {
+        Design::Shares
+    };
+    let (first, count) = match req.seed {
+        Some(seed) => (seed, 1),
+        None => (req.first.unwrap_or_else(random_seed), req.seeds),
+    };
+    let seeds = Seeds {
+        first,
+        count,
+        design,
+        jobs: req.jobs,
+    };
+    let single = req.seed.is_some();
+    let stop = |run: &SeedRun| match design {
+        _ if single => true,
+        Design::Shares => !run.passed(),
+        Design::Naive => run.tally.lost > 0,
+    };
+    let found = explore(topology, seeds, &stop).map_err(|e| crate::report(&e))?;
+    if let (true, Some(run)) = (single, &found.stopped_at) {
+        for line in &run.trace {
+            println!("{line}");
+        }
+    }
+    let last = first.wrapping_add(count.saturating_sub(1));
+    let stopped = found.stopped_at.filter(|run| match design {
+        Design::Shares => !run.passed(),
+        Design::Naive => run.tally.lost > 0,
+    });
+    conclude(design, stopped, &found.summary, first..=last)
+}
+
+/// Prints what the seeds found; the error is the failure to report.
+fn conclude(
+    design: Design,
+    stopped: Option<SeedRun>,
+    summary: &super::Summary,
+    seeds: std::ops::RangeInclusive<u64>,
+) -> Result<(), String> {
+    let (first, last) = (seeds.start(), seeds.end());
+    match (design, stopped) {
+        (Design::Shares, None) => {
+            println!("{} (seeds {first}..={last})", summary);
+            Ok(())
+        }
+        (Design::Shares, Some(run)) => {
+            println!("{}", summary);
+            failed(&run);
+            Err(format!(
+                "seed {} broke a guarantee; replay it with `make sim SEED={}`",
+                run.seed, run.seed
+            ))
+        }
+        (Design::Naive, Some(run)) => {
+            println!(
+                "naive design: lost updates at seed {} ({} units lost; seeds from {first})",
+                run.seed, run.tally.lost
+            );
+            for v in run.tally.violations.iter().take(3) {
+                println!("  {v}");
+            }
+            Ok(())
+        }
+        (Design::Naive, None) => Err(format!(
+            "naive design: no lost update in seeds {first}..={last}"
+        )),
+    }
+}
+
+fn failed(run: &SeedRun) {
+    println!("seed {} failed:", run.seed);
+    for v in &run.tally.violations {
+        println!("  {v}");
+    }
+    println!("the end of its schedule:");
+    let skip = run.trace.len().saturating_sub(TRACE_TAIL);
+    for line in &run.trace[skip..] {
+        println!("  {line}");
+    }
+}
+
+/// A seed from the clock, for a run that was given none (it is printed, so it replays).
+fn random_seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    (nanos as u64) % 1_000_000_000
+}

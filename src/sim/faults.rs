@@ -1,0 +1,137 @@
+//! What the simulation does to the system: a crash in the middle of a handler, and the design
+//! moebi rejected.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use async_trait::async_trait;
+
+use crate::contract::{Event, Participant, Product, Quantity, Region};
+use crate::ports::{
+    Bus, EffectKey, InboxEntry, Inboxes, Outcome, PortError, Ports, Reason, StockShare, StockShares,
+};
+use crate::store::DynamoStore;
+
+/// A crash inside a handler: the first `calls` calls to the ports go through, every later one
+/// fails. With `drop_response`, the last call that goes through takes effect but its answer is
+/// lost (the process dies as the response arrives). What the handler answers is thrown away,
+/// and the batch is neither deleted nor released: the process is gone.
+pub struct Fuse {
+    left: AtomicUsize,
+    drop_response: bool,
+}
+
+impl Fuse {
+    /// A fuse that blows after `calls` calls.
+    pub fn new(calls: usize, drop_response: bool) -> Self {
+        Self {
+            left: AtomicUsize::new(calls),
+            drop_response,
+        }
+    }
+
+    /// Runs `call` unless the process has crashed by then.
+    async fn call<T, F>(&self, call: F) -> Result<T, PortError>
+    where
+        F: std::future::Future<Output = Result<T, PortError>>,
+    {
+        let left = self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .unwrap_or(0);
+        if left == 0 {
+            return Err(crashed());
+        }
+        let out = call.await;
+        if left == 1 && self.drop_response {
+            return Err(crashed());
+        }
+        out
+    }
+}
+
+fn crashed() -> PortError {
+    PortError::Storage {
+        operation: "simulated crash".into(),
+        retryable: true,
+        source: Box::new(Reason("the process died".into())),
+    }
+}
+
+/// The ports of a handler whose process crashes at the fuse.
+pub struct Fused<'a> {
+    /// The ports it would have.
+    pub ports: Ports<'a>,
+    /// When it crashes.
+    pub fuse: &'a Fuse,
+}
+
+#[async_trait]
+impl Inboxes for Fused<'_> {
+    async fn deliver(
+        &self,
+        key: &EffectKey,
+        owner: &Participant,
+        entry: &InboxEntry,
+    ) -> Result<Outcome, PortError> {
+        self.fuse
+            .call(self.ports.inboxes.deliver(key, owner, entry))
+            .await
+    }
+
+    async fn inbox(&self, owner: &Participant) -> Result<Vec<InboxEntry>, PortError> {
+        self.fuse.call(self.ports.inboxes.inbox(owner)).await
+    }
+}
+
+#[async_trait]
+impl StockShares for Fused<'_> {
+    async fn add(
+        &self,
+        key: &EffectKey,
+        product: &Product,
+        qty: Quantity,
+    ) -> Result<Outcome, PortError> {
+        self.fuse
+            .call(self.ports.stock.add(key, product, qty))
+            .await
+    }
+
+    async fn shares(&self, product: Option<&Product>) -> Result<Vec<StockShare>, PortError> {
+        self.fuse.call(self.ports.stock.shares(product)).await
+    }
+}
+
+#[async_trait]
+impl Bus for Fused<'_> {
+    async fn publish(&self, events: &[Event]) -> Result<(), PortError> {
+        self.fuse.call(self.ports.bus.publish(events)).await
+    }
+}
+
+/// The design moebi rejected: one stock item per product, which every region adds to, and
+/// replication that copies the whole item, last writer wins. Each add is still applied once
+/// in its region; it is replication that loses some.
+pub struct NaiveStock {
+    /// The region's store.
+    pub store: DynamoStore,
+    /// The region whose key every region's adds go to (one item per product).
+    pub shared: Region,
+}
+
+#[async_trait]
+impl StockShares for NaiveStock {
+    async fn add(
+        &self,
+        key: &EffectKey,
+        product: &Product,
+        qty: Quantity,
+    ) -> Result<Outcome, PortError> {
+        self.store
+            .add_to_share(key, product, qty, &self.shared)
+            .await
+    }
+
+    async fn shares(&self, product: Option<&Product>) -> Result<Vec<StockShare>, PortError> {
+        self.store.shares(product).await
+    }
+}
