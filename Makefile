@@ -29,7 +29,7 @@ FUNCTIONS := chat-send moebi-reply stock-add stock-status
 # Where cargo builds (honours CARGO_TARGET_DIR); evaluated only where used.
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: help run test test-rust test-lambda sim fuzz fmt lint build watch invoke emulator replay bench deploy clean
+.PHONY: help run test test-rust test-faults test-lambda sim fuzz fmt lint build watch invoke emulator replay bench deploy clean
 
 help:
 	@echo "make run    play the seed's scenario on the embedded engine"
@@ -58,7 +58,7 @@ $(LAMBDA):
 
 # The whole suite. The emulator is started on a free port and stopped afterwards, also on failure.
 test: $(MOTO) $(LAMBDA) infra-test
-	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-lambda
+	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-faults test-lambda
 	$(MAKE) --no-print-directory sim
 
 # The decoders' property tests, long: CASES random and mutated payloads per property.
@@ -81,6 +81,11 @@ endif
 
 test-rust:
 	$(CARGO) test --workspace --all-targets
+
+# The AWS engine through a proxy that fails the emulator's API calls at a rate; prints its figures.
+# Needs the emulator (MOEBI_EMULATOR_URL): `make test` starts one.
+test-faults:
+	$(CARGO) test --quiet --test faults -- --ignored --nocapture
 
 # Each function's release bootstrap under cargo-lambda's Runtime API emulator, fed every fixture.
 test-lambda: $(LAMBDA)

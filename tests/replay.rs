@@ -215,7 +215,7 @@ const BAD: [(&str, &str, &str, (&str, &str)); 11] = [
     (
         "bad/broken-json.json",
         "\"x1\"",
-        "malformed payload: not JSON: EOF while parsing an object at line 1 column 91",
+        "field `body`: not JSON: EOF while parsing an object at line 1 column 91",
         CHAT_LEFT,
     ),
     (

@@ -118,6 +118,9 @@ pub struct RunReport {
     pub dead: u64,
     /// Stream records replication applied to another region.
     pub replicated: u64,
+    /// Calls to a queue or a stream that failed for a while (a dropped connection, a
+    /// throttled or failed request, after the SDK's own retries): tried again on the next pass.
+    pub interrupted: u64,
 }
 
 impl std::ops::AddAssign for RunReport {
@@ -127,13 +130,14 @@ impl std::ops::AddAssign for RunReport {
         self.retryable += other.retryable;
         self.dead += other.dead;
         self.replicated += other.replicated;
+        self.interrupted += other.interrupted;
     }
 }
 
 impl RunReport {
     /// Whether the run did anything at all.
     pub fn progressed(&self) -> bool {
-        self.handled + self.failed + self.dead + self.replicated > 0
+        self.handled + self.failed + self.dead + self.replicated + self.interrupted > 0
     }
 }
 

@@ -152,7 +152,17 @@ pub async fn pump_all(engine: &dyn Engine) -> Result<RunReport, EngineError> {
         let ports = engine.ports(region)?;
         for (mapping, queue) in engine.queues(region).await? {
             loop {
-                let pass = pump(queue.as_ref(), &mapping, &ports).await?;
+                let pass = match pump(queue.as_ref(), &mapping, &ports).await {
+                    Ok(pass) => pass,
+                    // A queue that fails for a while is tried again on the next pass, as an
+                    // event source mapping keeps polling; what it had received comes back.
+                    Err(EngineError::Queue(e)) if e.retryable => {
+                        tracing::warn!(queue = queue.name(), error = %crate::report(&e), "a queue call failed; trying again on the next pass");
+                        report.interrupted += 1;
+                        break;
+                    }
+                    Err(e) => return Err(e),
+                };
                 report += pass;
                 if pass.handled + pass.failed == 0 {
                     break;

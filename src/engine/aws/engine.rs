@@ -209,10 +209,33 @@ impl AwsEngine {
         }
         // Replication before delivery, as in the embedded engine: what was written before is
         // in every region before the next event is delivered.
-        let replicated = replicator.run().await?;
-        let mut report = pump::pump_all(self).await?;
-        report.replicated += replicated;
+        let mut report = RunReport::default();
+        match replicator.run().await {
+            Ok(n) => report.replicated += n,
+            // Streams that fail for a while are read again on the next pass, from the
+            // position last stored: nothing is skipped.
+            Err(e) if e.is_retryable() => {
+                tracing::warn!(error = %crate::report(&e), "replication failed; trying again on the next pass");
+                report.interrupted += 1;
+            }
+            Err(e) => return Err(e.into()),
+        }
+        report += pump::pump_all(self).await?;
         Ok(report)
+    }
+
+    /// The messages in every queue, visible or not (in flight, or waiting for a retry).
+    async fn waiting(&self) -> Result<u64, EngineError> {
+        let mut waiting = 0u64;
+        for rc in &self.regions {
+            for m in &rc.mappings {
+                let queue = self
+                    .handle(rc, &self.config.names.queue(m.function))
+                    .await?;
+                waiting += queue_depth(&rc.sqs, &queue.url).await?;
+            }
+        }
+        Ok(waiting)
     }
 
     /// On AWS: waits until Lambda has emptied every queue (or gives up after a minute).
@@ -221,15 +244,7 @@ impl AwsEngine {
         loop {
             // EventBridge delivers to SQS within moments, not at once: look only after a pause.
             tokio::time::sleep(DRAIN_POLL).await;
-            let mut waiting = 0u64;
-            for rc in &self.regions {
-                for m in &rc.mappings {
-                    let queue = self
-                        .handle(rc, &self.config.names.queue(m.function))
-                        .await?;
-                    waiting += queue_depth(&rc.sqs, &queue.url).await?;
-                }
-            }
+            let waiting = self.waiting().await?;
             if waiting == 0 {
                 return Ok(RunReport::default());
             }
@@ -261,11 +276,29 @@ impl Engine for AwsEngine {
             return self.wait_for_queues().await;
         }
         let mut report = RunReport::default();
+        let deadline = Instant::now() + DRAIN_TIMEOUT;
         for _ in 0..MAX_PASSES {
             let pass = self.pump_once().await?;
             report += pass;
-            if !pass.progressed() {
-                return Ok(report);
+            if pass.progressed() {
+                continue;
+            }
+            // Nothing was ready. Messages still in flight (a batch whose delete was lost) or
+            // hidden until their visibility timeout come back: wait for them, for a while.
+            match self.waiting().await {
+                Ok(0) => return Ok(report),
+                Ok(_) if Instant::now() < deadline => tokio::time::sleep(DRAIN_POLL).await,
+                Ok(n) => {
+                    return Err(EngineError::state(
+                        "draining the emulator's queues",
+                        Reason(format!(
+                            "{n} message(s) still hidden after {} s",
+                            DRAIN_TIMEOUT.as_secs()
+                        )),
+                    ))
+                }
+                Err(EngineError::Queue(e)) if e.retryable => {}
+                Err(e) => return Err(e),
             }
         }
         Err(EngineError::Runaway(format!(

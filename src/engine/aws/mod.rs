@@ -163,9 +163,38 @@ fn credentials_in_env() -> bool {
 }
 
 /// Loads the SDK configuration (credentials, endpoint, retries) once, signing for `region`.
+/// How every AWS call retries and times out: chosen, not inherited (`tests/faults.rs` runs the
+/// handlers and the pump through injected faults with these).
+///
+/// - **Retries**: the standard mode, 5 attempts, backoff from 50 ms doubling to at most 2 s. A
+///   throttled or failed call, or a dropped connection, is tried again within about 4 s, well
+///   inside a function's 30 s timeout. What still fails fails the record, which SQS delivers
+///   again: nothing is lost, and a write whose answer was lost is recognised as a duplicate.
+/// - **Timeouts**: 2 s to connect and 5 s per attempt, so a call whose answer never comes is
+///   abandoned and retried rather than holding the function until Lambda kills it; 20 s for all
+///   attempts, so one record's calls end before the function's timeout.
+pub fn sdk_retries() -> (
+    aws_config::retry::RetryConfig,
+    aws_config::timeout::TimeoutConfig,
+) {
+    let retry = aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(5)
+        .with_initial_backoff(std::time::Duration::from_millis(50))
+        .with_max_backoff(std::time::Duration::from_secs(2));
+    let timeout = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(2))
+        .operation_attempt_timeout(std::time::Duration::from_secs(5))
+        .operation_timeout(std::time::Duration::from_secs(20))
+        .build();
+    (retry, timeout)
+}
+
 async fn load_sdk_config(config: &AwsConfig, region: &Region) -> SdkConfig {
+    let (retry, timeout) = sdk_retries();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
-        .region(aws_config::Region::new(region.to_string()));
+        .region(aws_config::Region::new(region.to_string()))
+        .retry_config(retry)
+        .timeout_config(timeout);
     if let Some(url) = &config.endpoint_url {
         loader = loader.endpoint_url(url.clone());
         // An emulator accepts any signature; without this, a machine with no AWS credentials
