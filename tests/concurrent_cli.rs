@@ -5,16 +5,10 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 
 fn spawn(state: &std::path::Path, args: &[String]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_moebi"))
-        .arg("--state")
-        .arg(state)
-        .args(args)
-        .env_remove("RUST_LOG")
-        .env_remove("MOEBI_ENGINE")
-        .env_remove("MOEBI_TOPOLOGY")
+    support::command(state, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -14,15 +14,22 @@ pub fn fixture(path: &str) -> PathBuf {
     root().join("events").join(path)
 }
 
-/// Runs `moebi --state <state> <args>` and returns its output.
-pub fn moebi(state: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_moebi"))
+/// The command `moebi --state <state> <args>`, free of the caller's moebi settings.
+pub fn command<S: AsRef<std::ffi::OsStr>>(state: &Path, args: &[S]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_moebi"));
+    command
         .arg("--state")
         .arg(state)
         .args(args)
         .env_remove("RUST_LOG")
         .env_remove("MOEBI_ENGINE")
-        .env_remove("MOEBI_TOPOLOGY")
+        .env_remove("MOEBI_TOPOLOGY");
+    command
+}
+
+/// Runs `moebi --state <state> <args>` and returns its output.
+pub fn moebi(state: &Path, args: &[&str]) -> Output {
+    command(state, args)
         .output()
         .expect("the moebi binary runs")
 }
