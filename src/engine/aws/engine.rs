@@ -276,18 +276,21 @@ impl Engine for AwsEngine {
             return self.wait_for_queues().await;
         }
         let mut report = RunReport::default();
-        let deadline = Instant::now() + DRAIN_TIMEOUT;
+        // Since when nothing was ready: a long run that still makes progress never times out.
+        let mut idle_since: Option<Instant> = None;
         for _ in 0..MAX_PASSES {
             let pass = self.pump_once().await?;
             report += pass;
             if pass.progressed() {
+                idle_since = None;
                 continue;
             }
             // Nothing was ready. Messages still in flight (a batch whose delete was lost) or
             // hidden until their visibility timeout come back: wait for them, for a while.
+            let idle = *idle_since.get_or_insert_with(Instant::now);
             match self.waiting().await {
                 Ok(0) => return Ok(report),
-                Ok(_) if Instant::now() < deadline => tokio::time::sleep(DRAIN_POLL).await,
+                Ok(_) if idle.elapsed() < DRAIN_TIMEOUT => tokio::time::sleep(DRAIN_POLL).await,
                 Ok(n) => {
                     return Err(EngineError::state(
                         "draining the emulator's queues",
