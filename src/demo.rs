@@ -30,10 +30,52 @@ fn printable(text: &str) -> String {
 }
 
 /// Plays the scenario; `place` says where it runs (the state directory, or the namespace).
-pub async fn play(engine: &dyn Engine, place: &str) -> Result<(), EngineError> {
+/// With `trace`, each message's path follows it (the engine's journal, `moebi trace`).
+pub async fn play(engine: &dyn Engine, place: &str, trace: bool) -> Result<(), EngineError> {
+    let show_path = |id: crate::contract::EventId| async move {
+        if trace {
+            path(engine, id.as_str()).await;
+        }
+    };
     let client = Client::new(engine);
     let t = engine.topology();
     println!("moebi demo: the seed's scenario {place}");
+    cast(t);
+    println!("\n1. alex sends \"hi\" to kate");
+    let id = client.send("alex", "kate", "hi").await?;
+    show(&client, "kate").await?;
+    show_path(id).await;
+    println!("\n2. kate answers \"how are you?\"");
+    let id = client.send("kate", "alex", "how are you?").await?;
+    show(&client, "alex").await?;
+    show_path(id).await;
+    println!("\n3. alex sends \"hi\" to moebi");
+    let id = client.send("alex", "moebi", "hi").await?;
+    show(&client, "moebi").await?;
+    show(&client, "alex").await?;
+    show(&client, "kate").await?;
+    show_path(id).await;
+    println!("\n4. the stores add products");
+    for (store, product, qty) in [
+        ("store-1", "nike", 30),
+        ("store-3", "adidas", 35),
+        ("store-3", "nike", 5),
+    ] {
+        client.add_stock(store, product, qty).await?;
+        println!("   {store} adds {product} x{qty}");
+    }
+    println!("\n5. kate asks the stock");
+    for product in [Some("nike"), Some("adidas"), Some("puma"), None] {
+        let answer = client.ask_stock("kate", product).await?;
+        println!("   {:<10} -> {answer}", product.unwrap_or("everything"));
+    }
+    let dead = engine.dead_letters(None).await?;
+    println!("\ndead letters: {}", dead.len());
+    Ok(())
+}
+
+/// Who lives in which region.
+fn cast(t: &crate::topology::Topology) {
     for region in &t.regions {
         let mut who: Vec<String> = t
             .participants
@@ -55,34 +97,19 @@ pub async fn play(engine: &dyn Engine, place: &str) -> Result<(), EngineError> {
         );
         println!("  {region}: {}", who.join(", "));
     }
-    println!("\n1. alex sends \"hi\" to kate");
-    client.send("alex", "kate", "hi").await?;
-    show(&client, "kate").await?;
-    println!("\n2. kate answers \"how are you?\"");
-    client.send("kate", "alex", "how are you?").await?;
-    show(&client, "alex").await?;
-    println!("\n3. alex sends \"hi\" to moebi");
-    client.send("alex", "moebi", "hi").await?;
-    show(&client, "moebi").await?;
-    show(&client, "alex").await?;
-    show(&client, "kate").await?;
-    println!("\n4. the stores add products");
-    for (store, product, qty) in [
-        ("store-1", "nike", 30),
-        ("store-3", "adidas", 35),
-        ("store-3", "nike", 5),
-    ] {
-        client.add_stock(store, product, qty).await?;
-        println!("   {store} adds {product} x{qty}");
+}
+
+/// Prints the path of event `id`, indented under the step; what the engine cannot tell, it says.
+async fn path(engine: &dyn Engine, id: &str) {
+    println!("   its path:");
+    let text = match engine.trace(id).await {
+        Ok(Some(t)) => t.render(),
+        Ok(None) => format!("no event {id} in the journal\n"),
+        Err(e) => format!("{}\n", crate::report(&e)),
+    };
+    for line in text.lines() {
+        println!("     {line}");
     }
-    println!("\n5. kate asks the stock");
-    for product in [Some("nike"), Some("adidas"), Some("puma"), None] {
-        let answer = client.ask_stock("kate", product).await?;
-        println!("   {:<10} -> {answer}", product.unwrap_or("everything"));
-    }
-    let dead = engine.dead_letters(None).await?;
-    println!("\ndead letters: {}", dead.len());
-    Ok(())
 }
 
 async fn show(client: &Client<'_>, who: &str) -> Result<(), EngineError> {

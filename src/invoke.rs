@@ -114,6 +114,8 @@ pub struct RecordResult {
     pub message_id: String,
     /// What the handler did with it.
     pub result: Result<Outcome, HandlerError>,
+    /// How long it took, from its turn to its effect (or failure).
+    pub elapsed: std::time::Duration,
 }
 
 /// What a function answers to a payload.
@@ -172,11 +174,17 @@ pub async fn batch_of(
     let mut results = Vec::with_capacity(batch.records.len());
     for record in &batch.records {
         let message_id = record.message_id.clone().unwrap_or_default();
+        let started = std::time::Instant::now();
         let result = one_record(function, ports, record).await;
+        let elapsed = started.elapsed();
         if let Err(e) = &result {
             tracing::warn!(message_id = %message_id, error = %crate::report(e), "record failed");
         }
-        results.push(RecordResult { message_id, result });
+        results.push(RecordResult {
+            message_id,
+            result,
+            elapsed,
+        });
     }
     results
 }

@@ -3,9 +3,17 @@
 //!
 //! Environment: `MOEBI_REGION` (or `AWS_REGION`, which Lambda sets), `MOEBI_TABLE`,
 //! `MOEBI_BUS`; `AWS_ENDPOINT_URL` points the SDK at an emulator; `MOEBI_TOPOLOGY` may name a
-//! topology file other than the built-in `infra/topology.json`; `RUST_LOG` sets the level.
+//! topology file other than the built-in `infra/topology.json`.
+//!
+//! Logs follow Lambda's conventions: `AWS_LAMBDA_LOG_FORMAT` (`JSON`, the default here, or
+//! `Text`) and `AWS_LAMBDA_LOG_LEVEL` (else `RUST_LOG`, else `info`); every line of an
+//! invocation carries its request id and X-Ray trace id, and a record's lines its event id.
+//! Each invocation ends with its metrics in CloudWatch's embedded metric format on stdout
+//! ([`crate::observe`] says which), through `metrics_cloudwatch_embedded`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use aws_lambda_events::event::sqs::SqsMessage;
 use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
@@ -15,11 +23,12 @@ use tracing::Instrument;
 use crate::engine::aws::{FunctionConfig, FunctionPorts};
 use crate::engine::EngineError;
 use crate::invoke::{self, Payload, Response};
+use crate::observe::{self, Tally};
 use crate::topology::{Function, Topology};
 
 /// Runs `function` as a Lambda function until the runtime stops.
 pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
-    crate::init_tracing(true, "info");
+    init_logging();
     let ports = match connect().await {
         Ok(ports) => Arc::new(ports),
         Err(e) => {
@@ -28,12 +37,98 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
             return Err(e.into());
         }
     };
-    tracing::info!(%function, region = %ports.store().region(), "started");
+    let region = ports.store().region().to_string();
+    let metrics = start_metrics(function, &region)?;
+    tracing::info!(%function, %region, "started");
+    let cold = Arc::new(AtomicBool::new(true));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-        let ports = ports.clone();
-        async move { handle(function, &ports, event).await }
+        let (ports, cold) = (ports.clone(), cold.clone());
+        async move {
+            metrics
+                .set_property("RequestId", event.context.request_id.clone())
+                .set_property(
+                    "TraceId",
+                    event.context.xray_trace_id.clone().unwrap_or_default(),
+                );
+            let started = Instant::now();
+            let (answer, tally) = handle(function, &ports, event).await;
+            emit(&tally, cold.swap(false, Ordering::Relaxed));
+            if let Err(e) = metrics.flush(std::io::stdout().lock()) {
+                tracing::warn!(error = %e, "cannot write the metrics");
+            }
+            tracing::debug!(
+                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+                "flushed"
+            );
+            answer
+        }
     }))
     .await
+}
+
+/// The log format and level Lambda's logging configuration asks for.
+fn init_logging() {
+    let json =
+        !std::env::var("AWS_LAMBDA_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("text"));
+    // Lambda's levels, as tracing names them (tracing has no FATAL).
+    let level =
+        std::env::var("AWS_LAMBDA_LOG_LEVEL")
+            .ok()
+            .map(|l| match l.to_ascii_uppercase().as_str() {
+                "FATAL" => "error".to_owned(),
+                other => other.to_ascii_lowercase(),
+            });
+    let filter = level
+        .or_else(|| std::env::var("RUST_LOG").ok())
+        .unwrap_or_else(|| "info".into());
+    crate::init_tracing_with(json, &filter);
+}
+
+/// The metrics recorder: every metric of this process carries its function and region.
+fn start_metrics(
+    function: Function,
+    region: &str,
+) -> Result<&'static metrics_cloudwatch_embedded::Collector, lambda_runtime::Error> {
+    use metrics::Unit;
+    let collector = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(observe::NAMESPACE)
+        .with_dimension(observe::FUNCTION, function.name())
+        .with_dimension(observe::REGION, region.to_owned())
+        .init()?;
+    metrics::describe_counter!(
+        observe::RECORDS_HANDLED,
+        Unit::Count,
+        "records whose effect is in the store"
+    );
+    metrics::describe_counter!(
+        observe::RECORDS_FAILED,
+        Unit::Count,
+        "records that failed, by ErrorKind"
+    );
+    metrics::describe_counter!(observe::DUPLICATES, Unit::Count, "records applied before");
+    metrics::describe_counter!(observe::COLD_START, Unit::Count, "first invocations");
+    metrics::describe_histogram!(observe::EFFECT_LATENCY, Unit::Milliseconds, "per record");
+    metrics::describe_histogram!(observe::BATCH_SIZE, Unit::Count, "records per invocation");
+    Ok(collector)
+}
+
+/// Records what one invocation did; the flush after it writes them out.
+fn emit(tally: &Tally, cold: bool) {
+    metrics::counter!(observe::RECORDS_HANDLED).increment(tally.handled);
+    metrics::counter!(observe::DUPLICATES).increment(tally.duplicates);
+    for (kind, n) in [
+        ("retryable", tally.retryable),
+        ("permanent", tally.permanent),
+    ] {
+        metrics::counter!(observe::RECORDS_FAILED, observe::ERROR_KIND => kind).increment(n);
+    }
+    metrics::histogram!(observe::BATCH_SIZE).record(tally.records as f64);
+    for ms in &tally.latencies_ms {
+        metrics::histogram!(observe::EFFECT_LATENCY).record(*ms);
+    }
+    if cold {
+        metrics::counter!(observe::COLD_START).increment(1);
+    }
 }
 
 /// Reads the configuration and builds the clients, naming whatever is missing.
@@ -54,25 +149,34 @@ async fn connect() -> Result<FunctionPorts, EngineError> {
 }
 
 /// One invocation: the payload (an SQS batch or one EventBridge event) handed to the handler.
+/// Answers what Lambda returns, and what the invocation did.
 async fn handle(
     function: Function,
     ports: &FunctionPorts,
     event: LambdaEvent<Value>,
-) -> Result<Value, Diagnostic> {
+) -> (Result<Value, Diagnostic>, Tally) {
     let span = tracing::info_span!(
         "invocation",
         %function,
-        request_id = %event.context.request_id
+        request_id = %event.context.request_id,
+        trace_id = event.context.xray_trace_id.as_deref().unwrap_or(""),
     );
     async move {
-        let payload = Payload::parse(event.payload).map_err(|e| {
-            tracing::error!(error = %e, "rejected the payload");
-            Diagnostic {
-                error_type: "InvalidPayload".into(),
-                error_message: e.to_string(),
+        let payload = match Payload::parse(event.payload) {
+            Ok(payload) => payload,
+            Err(e) => {
+                tracing::error!(error = %e, error_type = "Permanent.InvalidPayload", "rejected the payload");
+                let diagnostic = Diagnostic {
+                    error_type: "Permanent.InvalidPayload".into(),
+                    error_message: e.to_string(),
+                };
+                let tally = Tally { records: 1, permanent: 1, ..Tally::default() };
+                return (Err(diagnostic), tally);
             }
-        })?;
+        };
+        let started = Instant::now();
         let response = invoke::invoke(function, &ports.ports(), &payload).await;
+        let tally = Tally::of(&response, started.elapsed());
         if let (Payload::Batch(batch), Response::Batch(records)) = (&payload, &response) {
             // Records come back in the batch's order, each with its own id.
             for (record, result) in batch.records.iter().zip(records) {
@@ -81,7 +185,7 @@ async fn handle(
                 }
             }
         }
-        match invoke::response_json(&response) {
+        let answer = match invoke::response_json(&response) {
             Ok(json) => {
                 tracing::info!(succeeded = response.succeeded(), "answered");
                 Ok(json)
@@ -92,7 +196,8 @@ async fn handle(
                 error_type: e.error_type().into(),
                 error_message: crate::report(e),
             }),
-        }
+        };
+        (answer, tally)
     }
     .instrument(span)
     .await

@@ -23,11 +23,14 @@
 //!   over a queue port, and replication as global tables do it (`engine::replicator`).
 //!   `engine::local` (an embedded DynamoDB, SQLite queues, an in-process bus) and
 //!   `engine::aws` (EventBridge and SQS through the AWS SDK) keep only what differs.
+//! - [`observe`]: what the functions count per invocation (the metrics), on both engines.
 //! - [`client`]: what a participant or store does (send, read an inbox, add, ask), over any engine.
+//! - [`chat`]: `moebi chat alex`, a live session in a terminal.
 //! - `demo`: the seed's scenario with a transcript (`moebi demo`, `make run`).
 //! - `lambda` (feature `aws`): the Lambda runtime the four functions run on.
-//! - `src/main.rs`: the `moebi` CLI. `functions/*`: the four Lambda binaries, wiring only.
+//! - `src/bin/moebi`: the `moebi` CLI. `functions/*`: the four Lambda binaries, wiring only.
 
+pub mod chat;
 pub mod client;
 pub mod contract;
 pub mod demo;
@@ -36,6 +39,7 @@ pub mod handler;
 pub mod invoke;
 #[cfg(feature = "aws")]
 pub mod lambda;
+pub mod observe;
 pub mod pattern;
 pub mod ports;
 #[cfg(feature = "local")]
@@ -62,9 +66,17 @@ pub fn report(error: &(dyn std::error::Error + 'static)) -> String {
 /// Installs the `tracing` subscriber: human-readable on a terminal, JSON when `json` is set
 /// (as in Lambda). The level comes from `RUST_LOG` (the CLI defaults to `error`: it prints failures itself).
 pub fn init_tracing(json: bool, default_level: &str) {
+    let filter = std::env::var("RUST_LOG").unwrap_or_else(|_| default_level.to_owned());
+    init_tracing_with(json, &filter);
+}
+
+/// Installs the `tracing` subscriber with a filter (`info`, `moebi=debug,warn`…); a filter
+/// that does not parse falls back to `info`, saying so.
+pub fn init_tracing_with(json: bool, filter: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let parsed = EnvFilter::try_new(filter);
+    let bad = parsed.is_err();
+    let filter = parsed.unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -78,4 +90,7 @@ pub fn init_tracing(json: bool, default_level: &str) {
     } else {
         builder.without_time().try_init()
     };
+    if bad {
+        tracing::warn!("the log filter does not parse; logging at info");
+    }
 }

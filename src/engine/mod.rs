@@ -10,6 +10,7 @@ pub mod names;
 pub mod pump;
 pub mod queue;
 pub mod replicator;
+pub mod trace;
 
 #[cfg(feature = "local")]
 pub mod local;
@@ -19,6 +20,7 @@ pub mod aws;
 
 pub use names::Names;
 pub use pump::settings;
+pub use trace::{Stats, Trace, TraceStep};
 
 use std::sync::Arc;
 
@@ -191,6 +193,23 @@ pub trait Engine: Send + Sync {
             }
         }
         Ok(letters)
+    }
+
+    /// The path event `id` took, and the paths of the events it caused; `None` when the engine
+    /// never saw it. Only the embedded engine keeps a journal: on AWS, the functions' logs do.
+    async fn trace(&self, id: &str) -> Result<Option<Trace>, EngineError> {
+        let _ = id;
+        Err(EngineError::Config(
+            "this engine keeps no journal: follow the event id in the functions' logs (README: Follow one event)".into(),
+        ))
+    }
+
+    /// What each function did in each region. Only the embedded engine counts it: on AWS the
+    /// functions' metrics do (namespace `moebi`).
+    async fn stats(&self) -> Result<Vec<Stats>, EngineError> {
+        Err(EngineError::Config(
+            "this engine keeps no counts: the functions' metrics are in CloudWatch (namespace moebi)".into(),
+        ))
     }
 
     /// Invokes `function` in `region` with a payload, as Lambda would, and answers its response.

@@ -210,9 +210,12 @@ pub async fn handle(
         Delivery::Async => {
             let mut results = Vec::with_capacity(batch.len());
             for msg in batch {
+                let started = std::time::Instant::now();
+                let result = invoke_async(mapping.function, ports, &msg.body).await;
                 results.push(RecordResult {
                     message_id: msg.message_id.clone(),
-                    result: invoke_async(mapping.function, ports, &msg.body).await,
+                    result,
+                    elapsed: started.elapsed(),
                 });
             }
             results
@@ -228,6 +231,7 @@ pub async fn settle(
     batch: &[Received],
     results: &[RecordResult],
 ) -> Result<RunReport, EngineError> {
+    queue.note(batch, results).await;
     let mut report = RunReport::default();
     let mut done = Vec::new();
     let mut failed = Vec::new();

@@ -10,6 +10,7 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::Utc;
 use serde_json::Value;
 
+use super::journal::{self, Step};
 use super::queues::QueueDb;
 use crate::contract::{Event, Region};
 use crate::engine::pump::ACCOUNT;
@@ -22,6 +23,7 @@ use crate::topology::{Target, Topology};
 const MAX_HOPS: usize = 4;
 
 struct CompiledRule {
+    name: String,
     pattern: Pattern,
     target: Target,
 }
@@ -43,6 +45,7 @@ impl Buses {
                 .into_iter()
                 .map(|rule| {
                     Ok(CompiledRule {
+                        name: format!("moebi-{}", rule.name),
                         pattern: Pattern::parse(&rule.pattern)?,
                         target: rule.target,
                     })
@@ -81,28 +84,65 @@ impl Buses {
             .rules
             .get(region)
             .ok_or_else(|| fail(format!("no bus in region {region}")))?;
+        let (event_id, cause, summary) = journal::about(envelope);
+        let step = |step, detail| Step {
+            region: region.as_str(),
+            step,
+            detail,
+            event_id,
+            cause,
+            ..Step::default()
+        };
+        let on = if hops == 0 { "published" } else { "arrived" };
+        self.queues
+            .journal(&step(on, format!("on {region}'s bus: {summary}")));
         let mut matched = false;
         for rule in rules.iter().filter(|r| r.pattern.matches(envelope)) {
             matched = true;
-            match &rule.target {
-                Target::Queue(f) | Target::Function(f) => {
-                    let queue = self.names.queue(*f);
-                    self.queues
-                        .send(region, &queue, &envelope.to_string())
-                        .map_err(|e| PortError::Bus {
-                            operation: format!("PutEvents on {region}"),
-                            retryable: e.retryable,
-                            source: Box::new(e),
-                        })?
-                }
-                Target::Bus(other) => self.put_event(other, envelope, hops + 1)?,
-            }
+            self.deliver(region, rule, envelope, hops)?;
         }
         if !matched {
             // EventBridge drops an event no rule matches; so does this bus, but says so.
             tracing::warn!(%region, event = %envelope, "no rule matched the event");
+            self.queues
+                .journal(&step("unmatched", "no rule matched: dropped".into()));
         }
         Ok(())
+    }
+
+    /// Delivers an event a rule matched to the rule's target: a queue, or another region's bus.
+    fn deliver(
+        &self,
+        region: &Region,
+        rule: &CompiledRule,
+        envelope: &Value,
+        hops: usize,
+    ) -> Result<(), PortError> {
+        let (event_id, cause, _) = journal::about(envelope);
+        match &rule.target {
+            Target::Queue(f) | Target::Function(f) => {
+                let queue = self.names.queue(*f);
+                self.queues
+                    .send(region, &queue, &envelope.to_string(), event_id, &rule.name)
+                    .map_err(|e| PortError::Bus {
+                        operation: format!("PutEvents on {region}"),
+                        retryable: e.retryable,
+                        source: Box::new(e),
+                    })?;
+                Ok(())
+            }
+            Target::Bus(other) => {
+                self.queues.journal(&Step {
+                    region: region.as_str(),
+                    step: "forwarded",
+                    detail: format!("rule {} → {other}'s bus", rule.name),
+                    event_id,
+                    cause,
+                    ..Step::default()
+                });
+                self.put_event(other, envelope, hops + 1)
+            }
+        }
     }
 }
 

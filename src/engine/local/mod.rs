@@ -13,6 +13,7 @@
 
 mod bus;
 mod dynamo;
+mod journal;
 mod queues;
 
 use std::collections::BTreeMap;
@@ -210,6 +211,28 @@ impl Engine for LocalEngine {
                 return Ok(report);
             }
         }
+    }
+
+    async fn invoke(
+        &self,
+        region: &Region,
+        function: crate::topology::Function,
+        payload: &crate::invoke::Payload,
+    ) -> Result<crate::invoke::Response, EngineError> {
+        let started = std::time::Instant::now();
+        let response = crate::invoke::invoke(function, &self.ports_of(region)?, payload).await;
+        let elapsed = started.elapsed();
+        self.queues
+            .invoked(region.as_str(), function.name(), &response, elapsed);
+        Ok(response)
+    }
+
+    async fn trace(&self, id: &str) -> Result<Option<super::Trace>, EngineError> {
+        self.queues.trace(id)
+    }
+
+    async fn stats(&self) -> Result<Vec<super::Stats>, EngineError> {
+        self.queues.stats()
     }
 
     async fn queues(&self, region: &Region) -> Result<Vec<(Mapping, Arc<dyn Queue>)>, EngineError> {

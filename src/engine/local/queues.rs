@@ -6,15 +6,18 @@
 //! when nothing else is ready, so draining never sleeps and retries still happen in order.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension};
 
+use super::journal::{self, Step};
 use crate::contract::Region;
-use crate::engine::pump::{Mapping, ACCOUNT};
+use crate::engine::pump::{Delivery, Mapping, ACCOUNT};
 use crate::engine::queue::{Queue, QueueError, Received};
 use crate::engine::{DeadLetter, EngineError};
+use crate::invoke::RecordResult;
 
 const SCHEMA: &str = "
 PRAGMA journal_mode = WAL;
@@ -78,33 +81,54 @@ impl QueueDb {
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(|e| EngineError::state(what(), e))?;
         conn.execute_batch(SCHEMA)
+            .and_then(|()| conn.execute_batch(journal::SCHEMA))
             .map_err(|e| EngineError::state(what(), e))?;
         Ok(Arc::new(Self {
             conn: Mutex::new(conn),
         }))
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    pub(super) fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite half-written: its transaction
         // rolls back, so the connection is still good.
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Puts a message on `region`'s queue `queue`, visible at once.
-    pub fn send(&self, region: &Region, queue: &str, body: &str) -> Result<(), QueueError> {
-        self.conn()
-            .execute(
-                "INSERT INTO messages (region, queue, message_id, body, visible_at)
-                 VALUES (?1, ?2, ?3, ?4, (SELECT now FROM clock))",
-                params![
-                    region.as_str(),
-                    queue,
-                    uuid::Uuid::new_v4().to_string(),
-                    body
-                ],
-            )
-            .map_err(failed(queue, "SendMessage"))?;
-        Ok(())
+    /// Puts a message on `region`'s queue `queue`, visible at once, and journals it as
+    /// `step` (`queued` by `rule`) for event `event_id`. Answers its message id.
+    pub(super) fn send(
+        &self,
+        region: &Region,
+        queue: &str,
+        body: &str,
+        event_id: Option<&str>,
+        rule: &str,
+    ) -> Result<String, QueueError> {
+        let message_id = uuid::Uuid::new_v4().to_string();
+        let conn = self.conn();
+        conn.execute(
+            "INSERT INTO messages (region, queue, message_id, body, visible_at)
+             VALUES (?1, ?2, ?3, ?4, (SELECT now FROM clock))",
+            params![region.as_str(), queue, message_id, body],
+        )
+        .map_err(failed(queue, "SendMessage"))?;
+        journal::write(
+            &conn,
+            &Step {
+                region: region.as_str(),
+                step: "queued",
+                detail: format!("rule {rule} → queue {queue}"),
+                event_id,
+                message_id: Some(&message_id),
+                ..Step::default()
+            },
+        );
+        Ok(message_id)
+    }
+
+    /// Journals a step of the bus.
+    pub(super) fn journal(&self, step: &Step<'_>) {
+        journal::write(&self.conn(), step);
     }
 
     /// Moves the clock to the earliest visibility deadline; false when no message waits.
@@ -129,6 +153,8 @@ pub struct SqliteQueue {
     name: String,
     arn: String,
     mapping: Mapping,
+    /// Whether this process has invoked the queue's function already (a cold start otherwise).
+    warm: AtomicBool,
 }
 
 impl SqliteQueue {
@@ -140,11 +166,63 @@ impl SqliteQueue {
             region: region.clone(),
             name,
             mapping,
+            warm: AtomicBool::new(false),
         }
     }
 }
 
 type Row = (i64, String, String, u32, Option<String>);
+
+impl SqliteQueue {
+    /// Moves a message received as often as the redrive policy allows to the dead letters.
+    fn bury(
+        &self,
+        conn: &Connection,
+        seq: i64,
+        message_id: &str,
+        body: &str,
+        count: u32,
+        why: &str,
+    ) -> rusqlite::Result<()> {
+        conn.execute(
+            "INSERT INTO dead_letters (region, queue, message_id, body, receive_count, reason)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                self.region.as_str(),
+                self.name,
+                message_id,
+                body,
+                count,
+                why
+            ],
+        )?;
+        conn.execute("DELETE FROM messages WHERE seq = ?1", params![seq])?;
+        let detail = format!("dead letter of {} after {count} receives: {why}", self.name);
+        self.step(conn, message_id, "dead", detail);
+        Ok(())
+    }
+
+    /// Journals one invocation of the function on `results`.
+    fn invoked(&self, conn: &Connection, results: &[RecordResult]) {
+        let records = results
+            .iter()
+            .map(|r| (r.message_id.as_str(), &r.result, r.elapsed));
+        let cold = !self.warm.swap(true, Ordering::Relaxed);
+        let function = self.mapping.function.name();
+        journal::invocation(conn, self.region.as_str(), function, records, cold);
+    }
+
+    fn step(&self, conn: &Connection, message_id: &str, step: &'static str, detail: String) {
+        let s = Step {
+            region: self.region.as_str(),
+            step,
+            detail,
+            message_id: Some(message_id),
+            ..Step::default()
+        };
+        journal::write(conn, &s);
+    }
+}
 
 #[async_trait]
 impl Queue for SqliteQueue {
@@ -183,13 +261,9 @@ impl Queue for SqliteQueue {
                 break;
             }
             if count >= self.mapping.max_receives {
-                tx.execute(
-                    "INSERT INTO dead_letters (region, queue, message_id, body, receive_count, reason)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![self.region.as_str(), self.name, message_id, body, count, last_error.unwrap_or_default()],
-                )
-                .and_then(|_| tx.execute("DELETE FROM messages WHERE seq = ?1", params![seq]))
-                .map_err(err())?;
+                let why = last_error.as_deref().unwrap_or_default();
+                self.bury(&tx, seq, &message_id, &body, count, why)
+                    .map_err(err())?;
                 continue;
             }
             tx.execute(
@@ -197,6 +271,16 @@ impl Queue for SqliteQueue {
                 params![seq, now + i64::from(self.mapping.visibility_seconds)],
             )
             .map_err(err())?;
+            let function = self.mapping.function.name();
+            self.step(
+                &tx,
+                &message_id,
+                "received",
+                format!(
+                    "by {function}'s event source mapping (receive {})",
+                    count + 1
+                ),
+            );
             received.push(Received {
                 receipt: message_id.clone(),
                 message_id,
@@ -231,6 +315,19 @@ impl Queue for SqliteQueue {
             .map_err(failed(&self.name, "release"))?;
         }
         Ok(())
+    }
+
+    async fn note(&self, _batch: &[Received], results: &[RecordResult]) {
+        let conn = self.db.conn();
+        match self.mapping.delivery {
+            Delivery::Batch => self.invoked(&conn, results),
+            // EventBridge invokes the function once per event.
+            Delivery::Async => {
+                for r in results {
+                    self.invoked(&conn, std::slice::from_ref(r));
+                }
+            }
+        }
     }
 
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {

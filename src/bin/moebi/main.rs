@@ -6,11 +6,13 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod observe;
+mod replay;
+
 use moebi::client::Client;
 use moebi::contract::Region;
 use moebi::engine::local::LocalEngine;
-use moebi::engine::{function_for, Engine, EngineError};
-use moebi::invoke::{batch_response, Payload, Response};
+use moebi::engine::{Engine, EngineError};
 use moebi::topology::{Function, Topology};
 
 #[derive(Parser)]
@@ -19,13 +21,13 @@ use moebi::topology::{Function, Topology};
     version,
     about = "A chat and a product stock over several AWS regions"
 )]
-struct Cli {
+pub(crate) struct Cli {
     /// Where the embedded engine keeps its state.
     #[arg(long, global = true, env = "MOEBI_STATE", default_value = ".moebi")]
-    state: PathBuf,
+    pub(crate) state: PathBuf,
     /// The topology file (default: the infra/topology.json moebi was built with).
     #[arg(long, global = true, env = "MOEBI_TOPOLOGY")]
-    topology: Option<PathBuf>,
+    pub(crate) topology: Option<PathBuf>,
     /// Which engine runs the handlers.
     #[arg(
         long,
@@ -34,16 +36,16 @@ struct Cli {
         env = "MOEBI_ENGINE",
         default_value = "local"
     )]
-    engine: EngineKind,
+    pub(crate) engine: EngineKind,
     /// The AWS endpoint (an emulator), with `--engine aws`.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
-    endpoint_url: Option<String>,
+    pub(crate) endpoint_url: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum EngineKind {
+pub(crate) enum EngineKind {
     /// The embedded engine: an embedded DynamoDB and SQLite queues under --state.
     Local,
     /// DynamoDB, EventBridge and SQS (on AWS, or an emulator with --endpoint-url).
@@ -54,7 +56,36 @@ enum EngineKind {
 #[derive(Subcommand)]
 enum Command {
     /// Play the seed's scenario on a fresh state (<state>/demo) and print a transcript.
-    Demo,
+    Demo {
+        /// Also print the path each cross-region message took (embedded engine).
+        #[arg(long)]
+        trace: bool,
+    },
+    /// A live chat session: type `kate: hi` to send; what lands in your inbox appears.
+    Chat {
+        /// Who you are.
+        participant: String,
+        /// How often to look at the inbox, in milliseconds.
+        #[arg(long, default_value_t = 500)]
+        every_ms: u64,
+    },
+    /// The path an event took: published where, which rules matched, forwarded where, queued,
+    /// received how many times, handled by which function with what outcome, and the events
+    /// it caused (embedded engine).
+    Trace {
+        /// The event's id (as `send`, `stock add` print it).
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What each function did in each region: records handled, duplicates, failures by kind,
+    /// batch size, effect latency, cold starts (embedded engine; on AWS, the metrics).
+    Stats {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Send a chat message.
     Send {
         /// The sender.
@@ -139,7 +170,7 @@ fn parse_function(name: &str) -> Result<Function, String> {
 }
 
 /// A failure of the command: the message for stderr and the exit code.
-struct Failure(String, u8);
+pub(crate) struct Failure(pub(crate) String, pub(crate) u8);
 
 impl From<EngineError> for Failure {
     fn from(e: EngineError) -> Self {
@@ -178,14 +209,14 @@ fn main() -> ExitCode {
     }
 }
 
-fn load_topology(path: Option<&Path>) -> Result<Topology, Failure> {
+pub(crate) fn load_topology(path: Option<&Path>) -> Result<Topology, Failure> {
     match path {
         Some(p) => Topology::load(p).map_err(|e| Failure(moebi::report(&e), 1)),
         None => Ok(Topology::builtin()),
     }
 }
 
-async fn open(cli: &Cli, state: &Path) -> Result<Box<dyn Engine>, Failure> {
+pub(crate) async fn open(cli: &Cli, state: &Path) -> Result<Box<dyn Engine>, Failure> {
     let topology = load_topology(cli.topology.as_deref())?;
     match cli.engine {
         EngineKind::Local => Ok(Box::new(LocalEngine::exclusive(state, topology).await?)),
@@ -201,7 +232,13 @@ async fn open(cli: &Cli, state: &Path) -> Result<Box<dyn Engine>, Failure> {
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
-        Command::Demo => demo(&cli).await,
+        Command::Demo { trace } => demo(&cli, *trace).await,
+        Command::Chat {
+            participant,
+            every_ms,
+        } => observe::chat(&cli, participant, *every_ms).await,
+        Command::Trace { id, json } => observe::trace(&cli, id, *json).await,
+        Command::Stats { json } => observe::stats(&cli, *json).await,
         Command::Send { from, to, text } => {
             let engine = open(&cli, &cli.state).await?;
             let id = Client::new(engine.as_ref()).send(from, to, text).await?;
@@ -212,7 +249,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Stock { command } => stock(&cli, command).await,
         Command::Replay { function, files } => {
             let engine = open(&cli, &cli.state).await?;
-            replay(engine.as_ref(), *function, files).await
+            replay::replay(engine.as_ref(), *function, files).await
         }
         Command::Dlq { region } => dlq(&cli, region.as_deref()).await,
         Command::Sim(request) => {
@@ -256,7 +293,7 @@ async fn aws_engine(
     Ok(moebi::engine::aws::AwsEngine::connect(config, topology).await?)
 }
 
-async fn demo(cli: &Cli) -> Result<(), Failure> {
+async fn demo(cli: &Cli, trace: bool) -> Result<(), Failure> {
     match cli.engine {
         EngineKind::Local => {
             let dir = cli.state.join("demo");
@@ -266,7 +303,7 @@ async fn demo(cli: &Cli) -> Result<(), Failure> {
             }
             let engine = open(cli, &dir).await?;
             let place = format!("on the embedded engine (state in {})", dir.display());
-            Ok(moebi::demo::play(engine.as_ref(), &place).await?)
+            Ok(moebi::demo::play(engine.as_ref(), &place, trace).await?)
         }
         #[cfg(feature = "aws")]
         EngineKind::Aws => {
@@ -275,7 +312,7 @@ async fn demo(cli: &Cli) -> Result<(), Failure> {
             let engine = aws_engine(cli, Some(&ns)).await?;
             engine.setup().await?;
             let place = format!("on the AWS engine (namespace {ns})");
-            Ok(moebi::demo::play(&engine, &place).await?)
+            Ok(moebi::demo::play(&engine, &place, trace).await?)
         }
     }
 }
@@ -329,69 +366,4 @@ async fn dlq(cli: &Cli, region: Option<&str>) -> Result<(), Failure> {
         );
     }
     Ok(())
-}
-
-async fn replay(
-    engine: &dyn Engine,
-    function: Option<Function>,
-    files: &[PathBuf],
-) -> Result<(), Failure> {
-    let mut failed = false;
-    for file in files {
-        let payload = read_payload(file)?;
-        let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", file.display()), 1);
-        let region = payload
-            .region()
-            .ok_or_else(|| at(&"the payload names no region (awsRegion or region)"))?
-            .map_err(|e| at(&e))?;
-        // When no record can even be parsed, any function rejects them all the same way.
-        let function = function
-            .or_else(|| function_for(engine.topology(), &region, &payload))
-            .unwrap_or(Function::ChatSend);
-        let response = engine.invoke(&region, function, &payload).await?;
-        engine.run_until_idle().await?;
-        print_response(file, &response);
-        failed |= !response.succeeded();
-    }
-    if failed {
-        Err(Failure(String::new(), 2))
-    } else {
-        Ok(())
-    }
-}
-
-/// A payload file; whatever is wrong with the file is the file's error, not a record's.
-fn read_payload(file: &Path) -> Result<Payload, Failure> {
-    Payload::read(file).map_err(|e| Failure(moebi::report(&e), 1))
-}
-
-/// What the function answered, as Lambda would return it (stdout), and why records failed (stderr).
-fn print_response(file: &Path, response: &Response) {
-    match response {
-        Response::Batch(records) => {
-            println!(
-                "{}",
-                serde_json::to_string(&batch_response(records))
-                    .expect("a batch response serializes")
-            );
-            for (id, reason) in response.failures() {
-                eprintln!(
-                    "{}: record {id} failed: {}",
-                    file.display(),
-                    moebi::report(reason)
-                );
-            }
-        }
-        Response::Event(Ok(outcome)) => println!(
-            "{}",
-            serde_json::json!({ "outcome": format!("{outcome:?}").to_lowercase() })
-        ),
-        Response::Event(Err(e)) => {
-            println!(
-                "{}",
-                serde_json::json!({ "errorType": e.error_type(), "errorMessage": moebi::report(e) })
-            );
-            eprintln!("{}: event failed: {}", file.display(), moebi::report(e));
-        }
-    }
 }

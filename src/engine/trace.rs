@@ -1,0 +1,144 @@
+//! What an engine can tell about how it ran: the path one event took ([`Trace`], `moebi trace
+//! ID`) and the functions' counts ([`Stats`], `moebi stats`). The embedded engine keeps a
+//! journal of both; on AWS the functions' logs and metrics say it (README: the CloudWatch Logs
+//! Insights query that follows an event id across regions).
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+/// One step of an event's path.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TraceStep {
+    /// When.
+    pub at: DateTime<Utc>,
+    /// Where.
+    pub region: String,
+    /// What: `published`, `arrived`, `forwarded`, `queued`, `unmatched`, `received`,
+    /// `applied`, `duplicate`, `retryable`, `permanent`, `dead`.
+    pub step: String,
+    /// The rule, queue, receive count, error…
+    pub detail: String,
+    /// The function that handled it, for the handling steps.
+    pub function: Option<String>,
+}
+
+/// The path of one event, and of the events it caused (a bot's reply).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Trace {
+    /// The event's id.
+    pub event_id: String,
+    /// Its steps, in order.
+    pub steps: Vec<TraceStep>,
+    /// The paths of the events it caused.
+    pub caused: Vec<Trace>,
+}
+
+impl Trace {
+    /// Every step, this event's and those it caused.
+    pub fn all_steps(&self) -> Vec<&TraceStep> {
+        let mut out: Vec<&TraceStep> = self.steps.iter().collect();
+        for c in &self.caused {
+            out.extend(c.all_steps());
+        }
+        out
+    }
+
+    /// The trace as lines for a terminal: the time of each step, and the time since the first.
+    pub fn render(&self) -> String {
+        let start = self.steps.first().map(|s| s.at).unwrap_or_default();
+        let mut out = String::new();
+        self.render_into(&mut out, start, "");
+        out
+    }
+
+    fn render_into(&self, out: &mut String, start: DateTime<Utc>, indent: &str) {
+        use std::fmt::Write;
+        let _ = writeln!(out, "{indent}event {}", self.event_id);
+        for s in &self.steps {
+            let since = (s.at - start).num_milliseconds();
+            let what = match (&s.function, s.step.as_str()) {
+                (Some(f), "applied" | "duplicate") => format!("handled by {f}: {}", s.step),
+                (Some(f), kind) => format!("{f} failed ({kind}): {}", s.detail),
+                (None, step) => format!("{step:<9} {}", s.detail),
+            };
+            let _ = writeln!(
+                out,
+                "{indent}  {}  +{since:>5} ms  {:<14} {what}",
+                s.at.format("%H:%M:%S%.3f"),
+                s.region
+            );
+        }
+        for c in &self.caused {
+            let _ = writeln!(out, "{indent}  which caused:");
+            c.render_into(out, start, &format!("{indent}    "));
+        }
+    }
+}
+
+/// What one function did in one region (the embedded engine's `moebi stats`): the figures the
+/// Lambda functions emit as metrics.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Stats {
+    /// The region.
+    pub region: String,
+    /// The function.
+    pub function: String,
+    /// Invocations (batches, or single events).
+    pub invocations: u64,
+    /// Records in them.
+    pub records: u64,
+    /// Records whose effect is in the store.
+    pub handled: u64,
+    /// Of those, duplicates.
+    pub duplicates: u64,
+    /// Failures that may succeed on a retry.
+    pub retryable: u64,
+    /// Failures for good.
+    pub permanent: u64,
+    /// Median effect latency.
+    pub latency_p50_ms: f64,
+    /// 99th percentile effect latency.
+    pub latency_p99_ms: f64,
+    /// First invocations of the function in a process.
+    pub cold_starts: u64,
+}
+
+/// The counts as a table.
+pub fn render_stats(stats: &[Stats]) -> String {
+    use std::fmt::Write;
+    let mut out = format!(
+        "{:<14} {:<13} {:>6} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7} {:>7} {:>7} {:>5}\n",
+        "region",
+        "function",
+        "calls",
+        "records",
+        "handled",
+        "dups",
+        "retryable",
+        "permanent",
+        "batch",
+        "p50 ms",
+        "p99 ms",
+        "cold"
+    );
+    for s in stats {
+        let batch = s.records as f64 / s.invocations.max(1) as f64;
+        let _ = writeln!(
+            out,
+            "{:<14} {:<13} {:>6} {:>8} {:>8} {:>6} {:>9} {:>9} {:>7.1} {:>7.2} {:>7.2} {:>5}",
+            s.region,
+            s.function,
+            s.invocations,
+            s.records,
+            s.handled,
+            s.duplicates,
+            s.retryable,
+            s.permanent,
+            batch,
+            s.latency_p50_ms,
+            s.latency_p99_ms,
+            s.cold_starts
+        );
+    }
+    out
+}
