@@ -1,6 +1,6 @@
 //! `moebi chat alex`: the seed's terminals. Each participant opens a session in a terminal;
 //! a line `kate: how are you?` sends, and what lands in the participant's inbox (messages,
-//! Moebi's answers, the stock's answers) appears as it lands.
+//! Moebi's answers, the stock's answers) appears as it lands, marked `← kate: fine`.
 //!
 //! The session holds no engine between steps: on the embedded engine it opens the state for
 //! each send and each look at the inbox, so several terminals share one state directory
@@ -149,7 +149,7 @@ async fn look(
         if seen.insert(e.id.clone()) {
             new += 1;
             if let Some(out) = out.as_deref_mut() {
-                let _ = writeln!(out, "{}", crate::demo::line(&e));
+                let _ = writeln!(out, "← {}", crate::demo::line(&e));
             }
         }
     }
