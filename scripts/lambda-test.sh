@@ -33,15 +33,18 @@ failed=0
 pass() { passed=$((passed + 1)); echo "  ok    $*"; }
 fail() { failed=$((failed + 1)); echo "  FAIL  $*"; }
 
+# Extra environment of the bootstraps, and the name of their logs (<fn><LOG_SUFFIX>.log).
+LOG_ENV=()
+LOG_SUFFIX=
 # invoke FUNCTION FIXTURE: runs the bootstrap in the fixture's region, invokes it once, prints the response.
 invoke() {
   local fn=$1 fixture=$2 region
   region=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["Records"][0]["awsRegion"] if "Records" in p else p["region"])' "$fixture")
-  AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_NAME=_ \
+  env "${LOG_ENV[@]}" AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_NAME=_ \
     AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt" \
     AWS_ENDPOINT_URL="$MOEBI_EMULATOR_URL" AWS_REGION="$region" \
     MOEBI_REGION="$region" MOEBI_TABLE=moebi MOEBI_BUS=moebi RUST_LOG=info \
-    "$target/lambda/$fn/bootstrap" >>"$work/$fn.log" 2>&1 &
+    "$target/lambda/$fn/bootstrap" >>"$work/$fn$LOG_SUFFIX.log" 2>&1 &
   local fnpid=$!
   local out status=0
   out=$(timeout 60 cargo lambda invoke -A 127.0.0.1 -P "$port" -F "$fixture" _ 2>&1) || status=$?
@@ -97,6 +100,18 @@ if out=$(invoke stock-status events/bad/eventbridge-unknown-asker.json); then
 else
   grep -q 'unknown participant' <<<"$out" && pass "stock-status events/bad/eventbridge-unknown-asker.json: the error names the asker" || fail "unknown asker: $out"
 fi
+
+echo "lambda-test: metrics (EMF) and logs"
+for fn in "${FUNCTIONS[@]}"; do
+  out=$(scripts/emf-check.py "$fn" "$work/$fn.log" 2>&1) && pass "$out" || fail "$out"
+done
+# Lambda's logging configuration: plain text at WARN, and the metrics still printed.
+LOG_ENV=(AWS_LAMBDA_LOG_FORMAT=Text AWS_LAMBDA_LOG_LEVEL=WARN)
+LOG_SUFFIX=.text
+invoke stock-add events/bad/mixed-batch.json >/dev/null || true
+out=$(scripts/emf-check.py stock-add "$work/stock-add.text.log" --text-warn 2>&1) && pass "Text at WARN: $out" || fail "Text at WARN: $out"
+LOG_ENV=()
+LOG_SUFFIX=
 
 echo "lambda-test: effects in the emulator's DynamoDB"
 # The moebi-reply answers went to the bus; deliver them as the event source mappings would.

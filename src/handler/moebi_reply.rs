@@ -41,7 +41,10 @@ pub async fn answer(
             sent_at: Utc::now(),
             in_reply_to: Some(msg.id.clone()),
         };
+        let reply_id = reply.id.clone();
         bus.publish(&[Event::ChatSend(reply)]).await?;
+        // The answer's id, so the logs lead from the message to its answer.
+        tracing::info!(reply = %reply_id, "answered");
     }
     Ok(outcome)
 }
