@@ -11,12 +11,14 @@ PYTHON  ?= python3
 VENV    := .venv
 MOTO    := $(VENV)/aws/bin/moto_server
 LAMBDA  := $(VENV)/lambda/bin/cargo-lambda
+AWSCLI  := $(VENV)/awscli/bin/aws
 # cargo-lambda finds zig (from the ziglang package) through the venv's python on PATH.
 LAMBDA_PATH := $(abspath $(VENV)/lambda/bin):$(PATH)
 
 MOTO_VERSION         := 5.2.5
 CARGO_LAMBDA_VERSION := 1.9.2
 ZIG_VERSION          := 0.13.0
+AWSCLI_VERSION       := 1.46.3
 
 # `make watch` / `make invoke` / `make emulator`: where the local emulator listens, and the
 # region the watched functions run in.
@@ -41,6 +43,7 @@ help:
 	@echo "make sim    the deterministic simulation: SEEDS=1000 seeds, or SEED=n to replay one"
 	@echo "make fuzz   the decoders' property tests, CASES=100000 per property"
 	@echo "make replay FILE=events/...   make bench   make deploy"
+	@echo "make deploy-emulator   terraform apply of infra/ to moto, the scenario on it, compared with moebi setup"
 
 include infra/infra.mk
 
@@ -51,14 +54,19 @@ $(MOTO):
 	$(PYTHON) -m venv $(VENV)/aws
 	$(VENV)/aws/bin/pip install --quiet --disable-pip-version-check 'moto[server]==$(MOTO_VERSION)'
 
+$(AWSCLI):
+	$(PYTHON) -m venv $(VENV)/awscli
+	$(VENV)/awscli/bin/pip install --quiet --disable-pip-version-check 'awscli==$(AWSCLI_VERSION)'
+
 $(LAMBDA):
 	$(PYTHON) -m venv $(VENV)/lambda
 	$(VENV)/lambda/bin/pip install --quiet --disable-pip-version-check \
 		cargo-lambda==$(CARGO_LAMBDA_VERSION) ziglang==$(ZIG_VERSION)
 
 # The whole suite. The emulator is started on a free port and stopped afterwards, also on failure.
-test: $(MOTO) $(LAMBDA) infra-test
+test: $(MOTO) $(LAMBDA) $(AWSCLI) infra-test
 	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-faults test-lambda
+	$(MAKE) --no-print-directory deploy-emulator
 	$(MAKE) --no-print-directory sim
 
 # The decoders' property tests, long: CASES random and mutated payloads per property.
@@ -133,3 +141,12 @@ deploy: build
 
 clean:
 	rm -rf .moebi $(TARGET_DIR)/lambda
+
+# infra/ applied by Terraform to a fresh emulator (moto, on a free loopback port), the scenario
+# played by moebi on what it made, checked with the AWS CLI, and compared with what `moebi setup`
+# makes in a second emulator (scripts/deploy-emulator.sh). Builds moebi first unless MOEBI=path.
+.PHONY: deploy-emulator
+deploy-emulator: $(MOTO) $(AWSCLI)
+	$(if $(MOEBI),,$(CARGO) build --quiet --bin moebi)
+	MOEBI="$(or $(MOEBI),$(TARGET_DIR)/debug/moebi)" MOTO="$(MOTO)" AWS_CLI="$(AWSCLI)" \
+		scripts/with-emulator.sh $(MOTO) -- scripts/deploy-emulator.sh

@@ -90,8 +90,9 @@ resource "aws_dynamodb_table" "moebi" {
     kms_key_arn = aws_kms_key.moebi.arn
   }
 
+  # On an emulator without global tables, each region module makes its own table instead.
   dynamic "replica" {
-    for_each = [for r in local.regions : r if r != local.primary_region]
+    for_each = var.emulator_lacks_global_tables ? [] : [for r in local.regions : r if r != local.primary_region]
     content {
       region_name            = replica.value
       kms_key_arn            = try(local.region_outputs[replica.value].kms_key_arn, null) # null only when unwired: output "regions" stops the plan

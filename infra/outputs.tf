@@ -97,3 +97,8 @@ output "wiring" {
   description = "Everything each region module deployed, for tests and for operators."
   value       = local.region_outputs
 }
+
+output "dashboard_names" {
+  description = "Region => its CloudWatch dashboard (the functions' metrics, queue depths, alarms)."
+  value       = { for r, m in local.region_outputs : r => m.dashboard.name }
+}

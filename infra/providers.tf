@@ -7,14 +7,29 @@
 # on output "regions" fails the plan with a clear message until both exist.
 #
 # `offline = true` (infra/check.sh) lets a plan run with fake credentials and no network.
+# `endpoint_url` sends every call to an AWS API emulator (scripts/deploy-emulator.sh).
 
 provider "aws" {
   region                      = local.primary_region
   skip_credentials_validation = var.offline
   skip_requesting_account_id  = var.offline
-  skip_metadata_api_check     = var.offline
+  skip_metadata_api_check     = var.offline || var.endpoint_url != null
   skip_region_validation      = var.offline
   max_retries                 = var.offline ? 1 : null
+
+  # An emulator (var.endpoint_url): every service the deployment calls; null keeps AWS's.
+  endpoints {
+    cloudwatch = var.endpoint_url
+    dynamodb   = var.endpoint_url
+    events     = var.endpoint_url
+    iam        = var.endpoint_url
+    kms        = var.endpoint_url
+    lambda     = var.endpoint_url
+    logs       = var.endpoint_url
+    sns        = var.endpoint_url
+    sqs        = var.endpoint_url
+    sts        = var.endpoint_url
+  }
 
   default_tags {
     tags = local.tags
@@ -26,9 +41,23 @@ provider "aws" {
   region                      = "us-west-2"
   skip_credentials_validation = var.offline
   skip_requesting_account_id  = var.offline
-  skip_metadata_api_check     = var.offline
+  skip_metadata_api_check     = var.offline || var.endpoint_url != null
   skip_region_validation      = var.offline
   max_retries                 = var.offline ? 1 : null
+
+  # An emulator (var.endpoint_url): every service the deployment calls; null keeps AWS's.
+  endpoints {
+    cloudwatch = var.endpoint_url
+    dynamodb   = var.endpoint_url
+    events     = var.endpoint_url
+    iam        = var.endpoint_url
+    kms        = var.endpoint_url
+    lambda     = var.endpoint_url
+    logs       = var.endpoint_url
+    sns        = var.endpoint_url
+    sqs        = var.endpoint_url
+    sts        = var.endpoint_url
+  }
 
   default_tags {
     tags = local.tags
@@ -40,9 +69,23 @@ provider "aws" {
   region                      = "us-east-1"
   skip_credentials_validation = var.offline
   skip_requesting_account_id  = var.offline
-  skip_metadata_api_check     = var.offline
+  skip_metadata_api_check     = var.offline || var.endpoint_url != null
   skip_region_validation      = var.offline
   max_retries                 = var.offline ? 1 : null
+
+  # An emulator (var.endpoint_url): every service the deployment calls; null keeps AWS's.
+  endpoints {
+    cloudwatch = var.endpoint_url
+    dynamodb   = var.endpoint_url
+    events     = var.endpoint_url
+    iam        = var.endpoint_url
+    kms        = var.endpoint_url
+    lambda     = var.endpoint_url
+    logs       = var.endpoint_url
+    sns        = var.endpoint_url
+    sqs        = var.endpoint_url
+    sts        = var.endpoint_url
+  }
 
   default_tags {
     tags = local.tags
@@ -54,9 +97,23 @@ provider "aws" {
   region                      = "eu-west-1"
   skip_credentials_validation = var.offline
   skip_requesting_account_id  = var.offline
-  skip_metadata_api_check     = var.offline
+  skip_metadata_api_check     = var.offline || var.endpoint_url != null
   skip_region_validation      = var.offline
   max_retries                 = var.offline ? 1 : null
+
+  # An emulator (var.endpoint_url): every service the deployment calls; null keeps AWS's.
+  endpoints {
+    cloudwatch = var.endpoint_url
+    dynamodb   = var.endpoint_url
+    events     = var.endpoint_url
+    iam        = var.endpoint_url
+    kms        = var.endpoint_url
+    lambda     = var.endpoint_url
+    logs       = var.endpoint_url
+    sns        = var.endpoint_url
+    sqs        = var.endpoint_url
+    sts        = var.endpoint_url
+  }
 
   default_tags {
     tags = local.tags

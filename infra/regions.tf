@@ -70,7 +70,15 @@ locals {
     log_retention_days   = var.log_retention_days
     reserved_concurrency = var.reserved_concurrency
     memory_mb            = var.memory_mb
-    rust_log             = var.rust_log
+    log_level            = var.log_level
     alarm_email          = var.alarm_email
+    deletion_protection  = var.deletion_protection
+    # What the emulator lacks (variables.tf): all false on AWS.
+    emulator = {
+      lacks_kms_replicas             = var.emulator_lacks_kms_replicas
+      lacks_global_tables            = var.emulator_lacks_global_tables
+      lacks_lambda_invoke            = var.emulator_lacks_lambda_invoke
+      lacks_sqs_redrive_allow_policy = var.emulator_lacks_sqs_redrive_allow_policy
+    }
   }
 }

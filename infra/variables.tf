@@ -55,10 +55,15 @@ variable "memory_mb" {
   default     = 128
 }
 
-variable "rust_log" {
-  description = "RUST_LOG of every function."
+variable "log_level" {
+  description = "Lambda's application log level of every function (its logging_config; the functions read it as AWS_LAMBDA_LOG_LEVEL)."
   type        = string
-  default     = "info"
+  default     = "INFO"
+
+  validation {
+    condition     = contains(["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"], var.log_level)
+    error_message = "log_level must be one of TRACE, DEBUG, INFO, WARN, ERROR, FATAL."
+  }
 }
 
 variable "alarm_email" {
@@ -77,4 +82,67 @@ variable "tags" {
   description = "Extra tags for every resource."
   type        = map(string)
   default     = {}
+}
+
+# --- Deploying on an AWS API emulator (scripts/deploy-emulator.sh, `make deploy-emulator`) ----
+# On AWS leave all of these at their defaults. Each emulator_lacks_* switch turns off one thing
+# the emulator (moto 5.2.x in server mode) does not do, and replaces it with the nearest thing
+# it does; the comment says what breaks without it.
+
+variable "endpoint_url" {
+  description = "An AWS API emulator's URL (e.g. http://127.0.0.1:4566): every service the deployment uses is called there. null on AWS."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.endpoint_url == null || can(regex("^https?://", var.endpoint_url))
+    error_message = "endpoint_url must be an http(s) URL, or null on AWS."
+  }
+}
+
+variable "emulator_lacks_kms_replicas" {
+  # moto's ReplicateKey ignores the replica's key policy (the replica keeps the primary's),
+  # and the provider waits until the policy it asked for shows up on the replica: apply hangs
+  # on aws_kms_replica_key. true: each other region gets a single-region key with the same
+  # key policy instead. (The function roles' Key statement still names the replica's ARN; the
+  # emulator does not evaluate IAM.)
+  description = "Emulator only: a regional KMS key in each non-primary region instead of a replica of the multi-region key."
+  type        = bool
+  default     = false
+}
+
+variable "emulator_lacks_global_tables" {
+  # moto's DynamoDB has no global tables: it ignores the replicas of UpdateTable, and the
+  # provider waits for replicas that never become ACTIVE. true: no replicas; each other region
+  # gets its own `moebi` table with the same keys, stream, TTL, PITR and encryption, and
+  # moebi's engine copies writes between the regions' tables from their streams, as global
+  # tables would (src/engine/replicator/, emulator mode).
+  description = "Emulator only: one table per region (no global-table replicas)."
+  type        = bool
+  default     = false
+}
+
+variable "emulator_lacks_lambda_invoke" {
+  # moto runs no Lambda function without Docker: a rule whose target is a function makes
+  # PutEvents fail with a 500 (moto's EventBridge has no Lambda targets), and with an SQS event
+  # source mapping every SendMessage makes moto receive the queue's messages and try to run
+  # the function in Docker; that fails, and each try counts as a receive, so the messages'
+  # receive counts climb towards the DLQ with no handler run. true: the rules that target
+  # moebi-reply or stock-status target a stand-in queue `moebi-<function>` (redrive to
+  # `moebi-<function>-dlq` after the 3 attempts Lambda makes at an asynchronous event), and no
+  # event source mappings are made: `moebi pump` plays the event source mappings and the
+  # asynchronous invocations (as after `moebi setup`). The functions are still created (their
+  # code is never run there).
+  description = "Emulator only: stand-in queues instead of Lambda targets, and no event source mappings."
+  type        = bool
+  default     = false
+}
+
+variable "emulator_lacks_sqs_redrive_allow_policy" {
+  # moto 5.2.x does not keep a queue's RedriveAllowPolicy attribute, and the provider waits for
+  # it to read back: apply hangs on aws_sqs_queue_redrive_allow_policy. true: the DLQs get no
+  # redrive-allow policy (any queue of the account may redrive into them).
+  description = "Emulator only: no redrive-allow policies on the DLQs."
+  type        = bool
+  default     = false
 }

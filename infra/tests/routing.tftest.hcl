@@ -159,6 +159,36 @@ run "shipped_topology" {
     error_message = "Some DLQ or function has no alarm."
   }
 
+  # A dashboard per region over the metrics the functions emit (embedded metric format,
+  # src/observe.rs): each metric of each function, failures by error kind, latency p50/p99.
+  assert {
+    condition = alltrue(flatten([
+      for r, w in output.wiring : [
+        for want in flatten([
+          for f in ["chat-send", "moebi-reply", "stock-add", "stock-status"] : concat(
+            [for m in ["RecordsHandled", "Duplicates", "ColdStart", "BatchSize"] : "moebi/${m}/Function/${f}/Region/${r}"],
+            [for k in ["retryable", "permanent"] : "moebi/RecordsFailed/Function/${f}/Region/${r}/ErrorKind/${k}"],
+            [for p in ["p50", "p99"] : "moebi/EffectLatency/Function/${f}/Region/${r}@${p}"],
+          )
+          ]) : contains(flatten([
+            for widget in w.dashboard.widgets : [
+              for line in try(widget.properties.metrics, []) : "${join("/", [for x in line : x if !can(keys(x))])}${try("@${line[length(line) - 1].stat}", "")}"
+            ]
+        ]), want)
+      ]
+    ]))
+    error_message = "A region's dashboard lacks a function's metric (RecordsHandled, RecordsFailed by ErrorKind, Duplicates, EffectLatency p50/p99, BatchSize, ColdStart)."
+  }
+
+  assert {
+    condition = alltrue([
+      for r, w in output.wiring : w.dashboard.name == "moebi-${r}" && length(flatten([
+        for widget in w.dashboard.widgets : try(widget.properties.alarms, [])
+      ])) == length(w.alarm_names)
+    ])
+    error_message = "Each region's dashboard must be moebi-<region> and show every alarm of the region."
+  }
+
   # Least privilege: no wildcard action in any function role policy; "*" as a resource only for
   # the two X-Ray actions that accept nothing else; every other resource in the role's region.
   assert {

@@ -34,9 +34,13 @@ resource "aws_lambda_function" "fn" {
     mode = "Active"
   }
 
+  # JSON lines, which Logs Insights reads field by field; Lambda hands the format and level to
+  # the functions as AWS_LAMBDA_LOG_FORMAT and AWS_LAMBDA_LOG_LEVEL (moebi::lambda honours both).
   logging_config {
-    log_format = "Text"
-    log_group  = aws_cloudwatch_log_group.fn[each.key].name
+    log_format            = "JSON"
+    application_log_level = local.s.log_level
+    system_log_level      = "WARN"
+    log_group             = aws_cloudwatch_log_group.fn[each.key].name
   }
 
   environment {
@@ -44,7 +48,6 @@ resource "aws_lambda_function" "fn" {
       MOEBI_REGION = var.region
       MOEBI_TABLE  = local.s.table_name
       MOEBI_BUS    = local.s.bus_name
-      RUST_LOG     = local.s.rust_log
     }
   }
 }
@@ -53,7 +56,7 @@ resource "aws_lambda_function" "fn" {
 resource "aws_lambda_function_event_invoke_config" "fn" {
   for_each                     = local.event_functions
   function_name                = aws_lambda_function.fn[each.key].function_name
-  maximum_retry_attempts       = 2
+  maximum_retry_attempts       = local.async_retries
   maximum_event_age_in_seconds = 3600
 
   destination_config {
@@ -75,7 +78,7 @@ resource "aws_lambda_permission" "rule" {
 }
 
 resource "aws_lambda_event_source_mapping" "queue" {
-  for_each                = local.queue_functions
+  for_each                = local.mapped_functions
   event_source_arn        = local.queue_arn[each.key]
   function_name           = local.function_arn[each.key]
   batch_size              = local.s.queues.batch_size

@@ -4,16 +4,28 @@ data "aws_region" "current" {}
 
 locals {
   s          = var.shared
+  e          = local.s.emulator # what an emulator lacks: all false on AWS (root variables.tf)
   is_primary = var.region == local.s.primary_region
-  # The primary region uses the primary key; every other region a replica of it.
-  key_arn = local.is_primary ? local.s.kms_primary_key_arn : aws_kms_replica_key.moebi[0].arn
+  # The primary region uses the primary key; every other region a replica of it (on an
+  # emulator without multi-region keys, a key of its own: emulator.tf).
+  key_arn = local.is_primary ? local.s.kms_primary_key_arn : (
+    local.e.lacks_kms_replicas ? aws_kms_key.regional[0].arn : aws_kms_replica_key.moebi[0].arn
+  )
 
   functions       = toset(["chat-send", "moebi-reply", "stock-add", "stock-status"])
-  queue_functions = toset(["chat-send", "stock-add"])
+  sqs_functions   = toset(["chat-send", "stock-add"])
   event_functions = toset(["moebi-reply", "stock-status"])
+  # Lambda's retries of an asynchronous event (EventBridge -> moebi-reply, stock-status).
+  async_retries = 2
 
-  queue_rules    = { for name, rule in var.rules : name => rule if rule.target.kind == "queue" }
-  function_rules = { for name, rule in var.rules : name => rule if rule.target.kind == "function" }
+  # The functions with a queue in front: the SQS-fed ones; on an emulator that cannot invoke
+  # Lambda also the EventBridge-invoked ones, each behind a stand-in queue (emulator.tf).
+  queue_functions = local.e.lacks_lambda_invoke ? local.functions : local.sqs_functions
+  # The functions an SQS event source mapping feeds (none on such an emulator: `moebi pump`).
+  mapped_functions = local.e.lacks_lambda_invoke ? toset([]) : local.sqs_functions
+
+  queue_rules    = { for name, rule in var.rules : name => rule if rule.target.kind == "queue" || (rule.target.kind == "function" && local.e.lacks_lambda_invoke) }
+  function_rules = { for name, rule in var.rules : name => rule if rule.target.kind == "function" && !local.e.lacks_lambda_invoke }
   bus_rules      = { for name, rule in var.rules : name => rule if rule.target.kind == "bus" }
 
   # Dead-letter queues: one per function (`moebi-<function>-dlq`; for a queue-fed function it
@@ -41,7 +53,7 @@ locals {
 }
 
 resource "aws_kms_replica_key" "moebi" {
-  count                   = local.is_primary ? 0 : 1
+  count                   = local.is_primary || local.e.lacks_kms_replicas ? 0 : 1
   description             = "moebi: replica in ${var.region} of the multi-region key"
   primary_key_arn         = local.s.kms_primary_key_arn
   deletion_window_in_days = 30

@@ -136,3 +136,11 @@ output "alarm_topic_arn" {
   description = "The SNS topic the alarms notify."
   value       = local.topic_arn
 }
+
+output "dashboard" {
+  description = "The CloudWatch dashboard of this region: its name and its widgets (decoded)."
+  value = {
+    name    = aws_cloudwatch_dashboard.moebi.dashboard_name
+    widgets = jsondecode(aws_cloudwatch_dashboard.moebi.dashboard_body).widgets
+  }
+}

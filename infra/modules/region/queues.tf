@@ -8,22 +8,24 @@ resource "aws_sqs_queue" "dlq" {
   kms_data_key_reuse_period_seconds = 300
 }
 
+# (On an emulator that cannot invoke Lambda, also the stand-in queues of the EventBridge-invoked
+# functions, with the settings of an asynchronous invocation: emulator.tf.)
 resource "aws_sqs_queue" "main" {
   for_each                          = local.queue_functions
   name                              = "moebi-${each.key}"
-  visibility_timeout_seconds        = local.s.queues.visibility_timeout_seconds
+  visibility_timeout_seconds        = try(local.standin[each.key].visibility_timeout_seconds, local.s.queues.visibility_timeout_seconds)
   message_retention_seconds         = 345600 # 4 days
   kms_master_key_id                 = local.key_arn
   kms_data_key_reuse_period_seconds = 300
   redrive_policy = jsonencode({
     deadLetterTargetArn = "${local.arn_head}:sqs:${local.arn_tail}:${aws_sqs_queue.dlq[each.key].name}"
-    maxReceiveCount     = local.s.queues.max_receive_count
+    maxReceiveCount     = try(local.standin[each.key].max_receive_count, local.s.queues.max_receive_count)
   })
 }
 
 # A queue's DLQ takes redrives from that queue only.
 resource "aws_sqs_queue_redrive_allow_policy" "dlq" {
-  for_each  = local.queue_functions
+  for_each  = local.e.lacks_sqs_redrive_allow_policy ? toset([]) : local.queue_functions
   queue_url = aws_sqs_queue.dlq[each.key].id
   redrive_allow_policy = jsonencode({
     redrivePermission = "byQueue"
