@@ -50,16 +50,11 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
                     "TraceId",
                     event.context.xray_trace_id.clone().unwrap_or_default(),
                 );
-            let started = Instant::now();
             let (answer, tally) = handle(function, &ports, event).await;
             emit(&tally, cold.swap(false, Ordering::Relaxed));
             if let Err(e) = metrics.flush(std::io::stdout().lock()) {
                 tracing::warn!(error = %e, "cannot write the metrics");
             }
-            tracing::debug!(
-                elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
-                "flushed"
-            );
             answer
         }
     }))

@@ -231,7 +231,7 @@ pub async fn settle(
     batch: &[Received],
     results: &[RecordResult],
 ) -> Result<RunReport, EngineError> {
-    queue.note(batch, results).await;
+    queue.note(results).await;
     let mut report = RunReport::default();
     let mut done = Vec::new();
     let mut failed = Vec::new();

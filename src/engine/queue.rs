@@ -56,9 +56,10 @@ pub trait Queue: Send + Sync {
     /// The messages set aside after their last receive, with why each last failed.
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError>;
 
-    /// Notes what became of each message of a handled batch, before it is settled: the
-    /// embedded engine's journal keeps it (`moebi trace`, `moebi stats`); SQS keeps nothing.
-    async fn note(&self, batch: &[Received], results: &[crate::invoke::RecordResult]) {
-        let _ = (batch, results);
+    /// Notes what became of each message of a handled batch (its results carry the message
+    /// ids), before it is settled: the embedded engine's journal keeps it (`moebi trace`,
+    /// `moebi stats`); SQS keeps nothing.
+    async fn note(&self, results: &[crate::invoke::RecordResult]) {
+        let _ = results;
     }
 }

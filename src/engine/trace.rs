@@ -34,15 +34,6 @@ pub struct Trace {
 }
 
 impl Trace {
-    /// Every step, this event's and those it caused.
-    pub fn all_steps(&self) -> Vec<&TraceStep> {
-        let mut out: Vec<&TraceStep> = self.steps.iter().collect();
-        for c in &self.caused {
-            out.extend(c.all_steps());
-        }
-        out
-    }
-
     /// The trace as lines for a terminal: the time of each step, and the time since the first.
     pub fn render(&self) -> String {
         let start = self.steps.first().map(|s| s.at).unwrap_or_default();

@@ -99,7 +99,7 @@ impl Buses {
         let mut matched = false;
         for rule in rules.iter().filter(|r| r.pattern.matches(envelope)) {
             matched = true;
-            self.deliver(region, rule, envelope, hops)?;
+            self.deliver(region, rule, envelope, hops, (event_id, cause))?;
         }
         if !matched {
             // EventBridge drops an event no rule matches; so does this bus, but says so.
@@ -117,8 +117,8 @@ impl Buses {
         rule: &CompiledRule,
         envelope: &Value,
         hops: usize,
+        (event_id, cause): (Option<&str>, Option<&str>),
     ) -> Result<(), PortError> {
-        let (event_id, cause, _) = journal::about(envelope);
         match &rule.target {
             Target::Queue(f) | Target::Function(f) => {
                 let queue = self.names.queue(*f);

@@ -200,8 +200,8 @@ impl QueueDb {
             .collect();
         let mut children = Vec::new();
         // A reply to a reply cannot happen (bots never answer bots); the depth bound says so.
-        for child in caused.iter().filter(|c| c.as_str() != id).take(16) {
-            if depth < 4 {
+        if depth < 4 {
+            for child in caused.iter().filter(|c| c.as_str() != id) {
                 children.extend(self.trace_at(child, depth + 1)?);
             }
         }

@@ -317,7 +317,7 @@ impl Queue for SqliteQueue {
         Ok(())
     }
 
-    async fn note(&self, _batch: &[Received], results: &[RecordResult]) {
+    async fn note(&self, results: &[RecordResult]) {
         let conn = self.db.conn();
         match self.mapping.delivery {
             Delivery::Batch => self.invoked(&conn, results),
