@@ -12,7 +12,7 @@ FUNCTIONS=(chat-send moebi-reply stock-add stock-status)
 # Where cargo puts what it builds: honours CARGO_TARGET_DIR and build.target-dir.
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 echo "lambda-test: building the release bootstraps (in $target)"
-cargo lambda build --release $(printf -- '-p %s ' "${FUNCTIONS[@]}")
+cargo lambda build --profile function $(printf -- '-p %s ' "${FUNCTIONS[@]}")
 cargo build --quiet --bin moebi
 moebi() { "$target/debug/moebi" --engine aws --endpoint-url "$MOEBI_EMULATOR_URL" "$@"; }
 moebi setup >/dev/null
@@ -113,6 +113,68 @@ out=$(scripts/emf-check.py stock-add "$work/stock-add.text.log" --text-warn 2>&1
 LOG_ENV=()
 LOG_SUFFIX=
 
+echo "lambda-test: Lambda Managed Instances (one process, several invocations at once)"
+# cargo-lambda's emulator with --concurrency hands out several invocations at once; the bootstrap
+# learns how many from AWS_LAMBDA_MAX_CONCURRENCY, as on Managed Instances, and runs them together.
+mi_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+cargo lambda watch --only-lambda-apis --concurrency 4 -A 127.0.0.1 -P "$mi_port" <"$work/stdin" >"$work/watch-mi.log" 2>&1 &
+mi_watch=$!
+for _ in $(seq 1 100); do (echo >"/dev/tcp/127.0.0.1/$mi_port") 2>/dev/null && break; sleep 0.2; done
+# 8 batches of 10 adds, batch b adding 1..10 units of product mi-b<b> at store-2 (us-east-1).
+python3 - "$work" <<'PY'
+import json, sys, uuid
+for b in range(8):
+    records = []
+    for i in range(10):
+        detail = {"id": f"mi-{b}-{i}-{uuid.uuid4().hex[:8]}", "store": "store-2", "product": f"mi-b{b}", "qty": i + 1}
+        body = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "stock.add", "source": "moebi",
+                "account": "123456789012", "time": "2026-11-23T10:00:00Z", "region": "us-east-1",
+                "resources": [], "detail": detail}
+        records.append({"messageId": f"mi-{b}-{i}", "receiptHandle": "x", "body": json.dumps(body),
+                        "attributes": {"ApproximateReceiveCount": "1"}, "messageAttributes": {},
+                        "eventSource": "aws:sqs", "awsRegion": "us-east-1",
+                        "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:moebi-stock-add"})
+    json.dump({"Records": records}, open(f"{sys.argv[1]}/mi-{b}.json", "w"))
+PY
+env AWS_LAMBDA_MAX_CONCURRENCY=4 AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_NAME=_ \
+  AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$mi_port/.rt" AWS_ENDPOINT_URL="$MOEBI_EMULATOR_URL" AWS_REGION=us-east-1 \
+  MOEBI_REGION=us-east-1 MOEBI_TABLE=moebi MOEBI_BUS=moebi \
+  "$target/lambda/stock-add/bootstrap" >"$work/stock-add.mi.log" 2>&1 &
+mi_fn=$!
+for b in $(seq 0 7); do
+  timeout 120 cargo lambda invoke -A 127.0.0.1 -P "$mi_port" -F "$work/mi-$b.json" _ >"$work/mi-$b.out" 2>&1 &
+done
+wait_status=0
+for job in $(jobs -p); do
+  case "$job" in "$watch" | "$mi_watch" | "$mi_fn") ;; *) wait "$job" || wait_status=$? ;; esac
+done
+kill "$mi_fn" "$mi_watch" 2>/dev/null || true
+wait "$mi_fn" "$mi_watch" 2>/dev/null || true
+answers=0
+for b in $(seq 0 7); do
+  [ "$(cat "$work/mi-$b.out")" = '{"batchItemFailures":[]}' ] && answers=$((answers + 1))
+done
+[ "$wait_status" -eq 0 ] && [ "$answers" -eq 8 ] && pass "8 invocations sent at once, 8 answered with no failure" \
+  || fail "managed instances: $answers of 8 answered cleanly: $(cat "$work"/mi-*.out | head -c 600)"
+out=$(python3 - "$work/stock-add.mi.log" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{") and '"level"' in l]
+starts = [l for l in lines if l.get("fields", {}).get("message") == "started"]
+ids = []
+for l in lines:
+    rid = next((s["request_id"] for s in l.get("spans", []) if "request_id" in s), None)
+    if rid and (not ids or ids[-1] != rid):
+        ids.append(rid)
+distinct = len(set(ids))
+# Without concurrency each invocation's lines form one block: as many blocks as invocations.
+if len(starts) != 1 or starts[0]["fields"].get("concurrency") != 4:
+    sys.exit(f"expected one process started with concurrency 4, got {[s.get('fields') for s in starts]}")
+if distinct != 8 or len(ids) == distinct:
+    sys.exit(f"{distinct} invocations in {len(ids)} blocks of log lines: they did not overlap")
+print(f"one process served {distinct} invocations overlapping ({len(ids)} alternations in its log)")
+PY
+) && pass "$out" || fail "$out"
+
 echo "lambda-test: effects in the emulator's DynamoDB"
 # The moebi-reply answers went to the bus; deliver them as the event source mappings would.
 moebi pump --until-idle >/dev/null
@@ -127,6 +189,9 @@ check "the stock-status event answered alex" "(reply to status-e1)" inbox alex
 # nike: the batch (30 + 5), two good records of 1 in each of the 4 bad stock-add batches, the mixed batch (10).
 check "stock-add shares landed and sum" "nike: 53" stock status nike --as kate
 check "the single stock-add event landed" "puma: 7" stock status puma --as alex
+for b in $(seq 0 7); do
+  check "managed instances: batch $b's 10 adds landed once" "mi-b$b: 55" stock status "mi-b$b" --as kate
+done
 
 echo
 echo "lambda: $passed passed, $failed failed"

@@ -6,6 +6,7 @@
 //! `moebi replay` and both engines all go through here.
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+
 use serde_json::Value;
 
 use crate::contract::{ContractError, Event, Region};
@@ -165,46 +166,151 @@ pub async fn invoke(function: Function, ports: &Ports<'_>, payload: &Payload) ->
     }
 }
 
+/// At most how many records of a batch are in flight at once (a batch holds up to 10 by default;
+/// an event source mapping may hand up to 10,000).
+pub const RECORDS_AT_ONCE: usize = 10;
+
+tokio::task_local! {
+    /// How many records of a batch run at once, when something other than
+    /// [`RECORDS_AT_ONCE`] is wanted ([`one_at_a_time`]).
+    static AT_ONCE: usize;
+}
+
+/// Runs `work` with the records of every batch it invokes handled one after another. The
+/// simulation does so: with records in flight together, which of them a crash interrupts
+/// would depend on the sockets' timing, and a seed would no longer replay exactly.
+pub async fn one_at_a_time<F: std::future::Future>(work: F) -> F::Output {
+    AT_ONCE.scope(1, work).await
+}
+
 /// Runs `function` on every record of an SQS batch; answers each record's result, in order.
+///
+/// Records run concurrently, at most [`RECORDS_AT_ONCE`] at a time, in lanes: records that
+/// write the same item (one product's share, for stock-add) or carry the same event id go in
+/// one lane and run in the batch's order, so DynamoDB never cancels one for conflicting with
+/// another of the same batch. An inbox lists its entries by the time they were sent, so the
+/// order entries are written in never shows.
 pub async fn batch_of(
     function: Function,
     ports: &Ports<'_>,
     batch: &SqsEvent,
 ) -> Vec<RecordResult> {
-    let mut results = Vec::with_capacity(batch.records.len());
-    for record in &batch.records {
-        let message_id = record.message_id.clone().unwrap_or_default();
-        let started = std::time::Instant::now();
-        let result = one_record(function, ports, record).await;
-        let elapsed = started.elapsed();
-        if let Err(e) = &result {
-            tracing::warn!(message_id = %message_id, error = %crate::report(e), "record failed");
+    use futures_util::StreamExt;
+    let at_once = AT_ONCE.try_with(|n| *n).unwrap_or(RECORDS_AT_ONCE).max(1);
+    let decoded: Vec<(String, Result<Event, ContractError>)> = batch
+        .records
+        .iter()
+        .map(|r| (r.message_id.clone().unwrap_or_default(), decode(r)))
+        .collect();
+    let lanes = lanes(function, &decoded);
+    let mut results: Vec<Option<RecordResult>> = std::iter::repeat_with(|| None)
+        .take(decoded.len())
+        .collect();
+    let mut done = futures_util::stream::iter(lanes.into_iter().map(|lane| {
+        let decoded = &decoded;
+        async move {
+            let mut out = Vec::with_capacity(lane.len());
+            for i in lane {
+                let (message_id, event) = &decoded[i];
+                out.push((i, run_record(function, ports, message_id, event).await));
+            }
+            out
         }
-        results.push(RecordResult {
-            message_id,
-            result,
-            elapsed,
-        });
+    }))
+    .buffer_unordered(at_once);
+    while let Some(lane) = done.next().await {
+        for (i, result) in lane {
+            results[i] = Some(result);
+        }
     }
-    results
+    results.into_iter().flatten().collect()
 }
 
-#[tracing::instrument(name = "record", skip_all, fields(message_id = record.message_id.as_deref().unwrap_or("")))]
-async fn one_record(
+/// The lanes of a batch: indexes of records, each lane in the batch's order, lanes in the
+/// order of their first record.
+fn lanes(
+    function: Function,
+    decoded: &[(String, Result<Event, ContractError>)],
+) -> Vec<Vec<usize>> {
+    let mut lanes: Vec<Vec<usize>> = Vec::new();
+    let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for (i, (_, event)) in decoded.iter().enumerate() {
+        let key = match event {
+            Ok(Event::StockAdd(add)) if function == Function::StockAdd => {
+                format!("share#{}", add.product)
+            }
+            Ok(event) => format!("event#{}", event.id()),
+            // A record that does not decode fails alone, touching nothing.
+            Err(_) => {
+                lanes.push(vec![i]);
+                continue;
+            }
+        };
+        match by_key.get(&key) {
+            Some(&lane) => lanes[lane].push(i),
+            None => {
+                by_key.insert(key, lanes.len());
+                lanes.push(vec![i]);
+            }
+        }
+    }
+    lanes
+}
+
+/// One record handled (or its decoding failure), with how long it took.
+#[tracing::instrument(name = "record", skip_all, fields(message_id = %message_id))]
+async fn run_record(
     function: Function,
     ports: &Ports<'_>,
-    record: &SqsMessage,
-) -> Result<Outcome, HandlerError> {
+    message_id: &str,
+    event: &Result<Event, ContractError>,
+) -> RecordResult {
+    let started = std::time::Instant::now();
+    let result = match event {
+        Ok(event) => guarded(handler::handle(function, ports, event)).await,
+        Err(e) => Err(HandlerError::Contract(e.clone())),
+    };
+    if let Err(e) = &result {
+        tracing::warn!(error = %crate::report(e), "record failed");
+    }
+    RecordResult {
+        message_id: message_id.to_owned(),
+        result,
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Runs a record's handling, turning a panic into that record's failure: the other records of
+/// the batch, in flight or not, go on.
+async fn guarded<F>(work: F) -> Result<Outcome, HandlerError>
+where
+    F: std::future::Future<Output = Result<Outcome, HandlerError>>,
+{
+    use futures_util::FutureExt;
+    std::panic::AssertUnwindSafe(work)
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".into());
+            Err(HandlerError::Panicked(why))
+        })
+}
+
+/// A record's event, or why its body is none.
+fn decode(record: &SqsMessage) -> Result<Event, ContractError> {
     let body = record
         .body
         .as_deref()
         .ok_or_else(|| ContractError::field("body", "is required"))?;
     // A body that is no EventBridge event at all is a fault of the record's `body`.
-    let event = Event::from_envelope_json(body).map_err(|e| match e {
+    Event::from_envelope_json(body).map_err(|e| match e {
         ContractError::Malformed(why) => ContractError::field("body", why),
         other => other,
-    })?;
-    handler::handle(function, ports, &event).await
+    })
 }
 
 /// Runs `function` on one EventBridge event.
@@ -214,7 +320,7 @@ pub async fn single(
     event: &Value,
 ) -> Result<Outcome, HandlerError> {
     let event = Event::from_envelope(event)?;
-    handler::handle(function, ports, &event).await
+    guarded(handler::handle(function, ports, &event)).await
 }
 
 /// The JSON a Lambda function returns for a response: the batch response, or `null` for an event.

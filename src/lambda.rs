@@ -10,6 +10,10 @@
 //! invocation carries its request id and X-Ray trace id, and a record's lines its event id.
 //! Each invocation ends with its metrics in CloudWatch's embedded metric format on stdout
 //! ([`crate::observe`] says which), through `metrics_cloudwatch_embedded`.
+//!
+//! On Lambda Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY` > 1) one process takes that many
+//! invocations at once (`lambda_runtime::run_concurrent`); on classic Lambda, one at a time.
+//! Within an invocation, a batch's records run concurrently ([`crate::invoke::batch_of`]).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -39,17 +43,22 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
     };
     let region = ports.store().region().to_string();
     let metrics = start_metrics(function, &region)?;
-    tracing::info!(%function, %region, "started");
     let cold = Arc::new(AtomicBool::new(true));
-    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+    // On Lambda Managed Instances, one process serves several invocations at once: the metrics
+    // of one flush may then count several, so they carry no request id of their own.
+    let concurrent = max_concurrency() > 1;
+    tracing::info!(%function, %region, concurrency = max_concurrency(), "started");
+    lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<Value>| {
         let (ports, cold) = (ports.clone(), cold.clone());
         async move {
-            metrics
-                .set_property("RequestId", event.context.request_id.clone())
-                .set_property(
-                    "TraceId",
-                    event.context.xray_trace_id.clone().unwrap_or_default(),
-                );
+            if !concurrent {
+                metrics
+                    .set_property("RequestId", event.context.request_id.clone())
+                    .set_property(
+                        "TraceId",
+                        event.context.xray_trace_id.clone().unwrap_or_default(),
+                    );
+            }
             let (answer, tally) = handle(function, &ports, event).await;
             emit(&tally, cold.swap(false, Ordering::Relaxed));
             if let Err(e) = metrics.flush(std::io::stdout().lock()) {
@@ -59,6 +68,15 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
         }
     }))
     .await
+}
+
+/// How many invocations Lambda may hand this process at once (`AWS_LAMBDA_MAX_CONCURRENCY`,
+/// set on Managed Instances); 1 on classic Lambda.
+fn max_concurrency() -> usize {
+    std::env::var("AWS_LAMBDA_MAX_CONCURRENCY")
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(1)
 }
 
 /// The log format and level Lambda's logging configuration asks for.

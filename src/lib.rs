@@ -73,22 +73,21 @@ pub fn init_tracing(json: bool, default_level: &str) {
 /// Installs the `tracing` subscriber with a filter (`info`, `moebi=debug,warn`…); a filter
 /// that does not parse falls back to `info`, saying so.
 pub fn init_tracing_with(json: bool, filter: &str) {
-    use tracing_subscriber::EnvFilter;
-    let parsed = EnvFilter::try_new(filter);
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    use tracing_subscriber::prelude::*;
+    let parsed = filter.parse::<Targets>();
     let bad = parsed.is_err();
-    let filter = parsed.unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let filter = parsed.unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO));
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .without_time();
+    let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {
-        builder
-            .json()
-            .with_current_span(true)
-            .with_span_list(true)
-            .without_time()
+        registry
+            .with(layer.json().with_current_span(true).with_span_list(true))
             .try_init()
     } else {
-        builder.without_time().try_init()
+        registry.with(layer).try_init()
     };
     if bad {
         tracing::warn!("the log filter does not parse; logging at info");

@@ -52,6 +52,7 @@ async fn engine() -> (AwsEngine, String) {
 async fn emulator(region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_owned()))
+        .http_client(moebi::store::http_client())
         .endpoint_url(emulator_url())
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .load()

@@ -158,7 +158,7 @@ async fn nothing_is_lost_or_doubled_when_the_aws_apis_fail() {
     for r in ["us-west-2", "us-east-1", "eu-west-1"] {
         let db = dir.path().join(format!("{r}.dynamodb"));
         let dynamo = EmbeddedDynamo::start(&db).await.unwrap();
-        urls.insert(r.to_owned(), dynamo.url().to_owned());
+        urls.insert(r.to_owned(), dynamo.url().unwrap().to_owned());
         dynamos.push(dynamo);
     }
     let proxy = proxy::Proxy::start(&support::emulator_url(), urls, seed, rate).await;

@@ -39,6 +39,9 @@ pub enum HandlerError {
     /// The infrastructure failed: retrying may help.
     #[error(transparent)]
     Port(#[from] PortError),
+    /// Handling the event panicked: a bug, which fails this record alone.
+    #[error("the handler panicked: {0}")]
+    Panicked(String),
 }
 
 impl HandlerError {
@@ -55,6 +58,7 @@ impl HandlerError {
             HandlerError::Contract(_) => "Permanent.InvalidEvent",
             HandlerError::WrongKind { .. } => "Permanent.WrongFunction",
             HandlerError::WrongRegion { .. } => "Permanent.WrongRegion",
+            HandlerError::Panicked(_) => "Permanent.Panic",
             HandlerError::Port(e) => match e {
                 PortError::Overflow { .. } => "Permanent.Overflow",
                 PortError::Reused { .. } => "Permanent.IdReused",

@@ -49,7 +49,9 @@ pub fn command(topology: &Topology, req: Request) -> Result<(), String> {
         Design::Shares => !run.passed(),
         Design::Naive => run.tally.lost > 0,
     };
+    let started = std::time::Instant::now();
     let found = explore(topology, seeds, &stop).map_err(|e| crate::report(&e))?;
+    let rate = found.summary.seeds as f64 / started.elapsed().as_secs_f64().max(1e-9);
     if let (true, Some(run)) = (single, &found.stopped_at) {
         for line in &run.trace {
             println!("{line}");
@@ -60,7 +62,7 @@ pub fn command(topology: &Topology, req: Request) -> Result<(), String> {
         Design::Shares => !run.passed(),
         Design::Naive => run.tally.lost > 0,
     });
-    conclude(design, stopped, &found.summary, first..=last)
+    conclude(design, stopped, &found.summary, first..=last, rate)
 }
 
 /// Prints what the seeds found; the error is the failure to report.
@@ -69,11 +71,12 @@ fn conclude(
     stopped: Option<SeedRun>,
     summary: &super::Summary,
     seeds: std::ops::RangeInclusive<u64>,
+    rate: f64,
 ) -> Result<(), String> {
     let (first, last) = (seeds.start(), seeds.end());
     match (design, stopped) {
         (Design::Shares, None) => {
-            println!("{} (seeds {first}..={last})", summary);
+            println!("{summary} (seeds {first}..={last}; {rate:.1} seeds/s)");
             Ok(())
         }
         (Design::Shares, Some(run)) => {

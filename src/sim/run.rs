@@ -45,7 +45,17 @@ impl SeedRun {
 }
 
 /// Runs the schedule of `seed` over `design`, with its state under `dir` (which must be empty).
+/// A batch's records run one at a time, so that the seed replays exactly.
 pub async fn run_seed(
+    seed: u64,
+    design: Design,
+    dir: &Path,
+    topology: &Topology,
+) -> Result<SeedRun, EngineError> {
+    crate::invoke::one_at_a_time(run_schedule(seed, design, dir, topology)).await
+}
+
+async fn run_schedule(
     seed: u64,
     design: Design,
     dir: &Path,

@@ -32,6 +32,7 @@ mod failures;
 pub mod item;
 pub mod schema;
 mod sdk;
+pub use sdk::{http_client, loopback_http_client};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;

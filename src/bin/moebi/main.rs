@@ -125,6 +125,16 @@ enum Command {
     /// Run the deterministic simulation: random schedules of every region (duplicates, crashes,
     /// lag, partitions, bad events), each checked for lost and doubled effects.
     Sim(moebi::sim::cli::Request),
+    /// Serve one region's embedded DynamoDB (<state>/<region>.dynamodb) on a loopback port
+    /// until interrupted, with the table created: what `make bench` runs the functions against.
+    ServeDynamodb {
+        /// The region whose database to serve.
+        #[arg(long, default_value = "us-east-1")]
+        region: String,
+        /// The table to create if missing.
+        #[arg(long, default_value = "moebi")]
+        table: String,
+    },
     /// Create every bus, rule, queue and table of the topology (AWS engine).
     #[cfg(feature = "aws")]
     Setup,
@@ -256,6 +266,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let topology = load_topology(cli.topology.as_deref())?;
             moebi::sim::cli::command(&topology, *request).map_err(|e| Failure(e, 1))
         }
+        Command::ServeDynamodb { region, table } => serve_dynamodb(&cli, region, table).await,
         #[cfg(feature = "aws")]
         Command::Setup => {
             let created = aws_engine(&cli, None).await?.setup().await?;
@@ -365,5 +376,24 @@ async fn dlq(cli: &Cli, region: Option<&str>) -> Result<(), Failure> {
             d.region, d.queue, d.message_id, d.receive_count, d.reason
         );
     }
+    Ok(())
+}
+
+async fn serve_dynamodb(cli: &Cli, region: &str, table: &str) -> Result<(), Failure> {
+    use moebi::engine::local::EmbeddedDynamo;
+    let region = Region::parse(region).map_err(|e| Failure(moebi::report(&e), 1))?;
+    std::fs::create_dir_all(&cli.state)
+        .map_err(|e| Failure(format!("cannot create {}: {e}", cli.state.display()), 1))?;
+    let dynamo = EmbeddedDynamo::start(&cli.state.join(format!("{region}.dynamodb"))).await?;
+    moebi::store::schema::ensure_table(&dynamo.dynamo(&region), table)
+        .await
+        .map_err(|e| Failure(moebi::report(&e), 1))?;
+    // The address on stdout, flushed, for whoever started this process.
+    println!("{}", dynamo.url().unwrap_or_default());
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    tokio::signal::ctrl_c()
+        .await
+        .map_err(|e| Failure(format!("cannot wait for a signal: {e}"), 1))?;
     Ok(())
 }

@@ -193,6 +193,7 @@ async fn load_sdk_config(config: &AwsConfig, region: &Region) -> SdkConfig {
     let (retry, timeout) = sdk_retries();
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_string()))
+        .http_client(crate::store::http_client())
         .retry_config(retry)
         .timeout_config(timeout);
     if let Some(url) = &config.endpoint_url {

@@ -13,6 +13,7 @@
 
 mod bus;
 mod dynamo;
+mod inprocess;
 mod journal;
 mod queues;
 
@@ -70,7 +71,7 @@ impl LocalEngine {
         let mut regions = BTreeMap::new();
         let mut replicas = Vec::new();
         for region in &topology.regions {
-            let dynamo = EmbeddedDynamo::start(&dir.join(format!("{region}.dynamodb"))).await?;
+            let dynamo = EmbeddedDynamo::open(&dir.join(format!("{region}.dynamodb")))?;
             let client = dynamo.dynamo(region);
             schema::ensure_table(&client, &names.table).await?;
             replicas.push(Replica {
