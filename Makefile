@@ -42,10 +42,12 @@ help:
 	@echo "make emulator | watch | invoke FN=chat-send EVENT=events/... REGION=us-east-1"
 	@echo "make sim    the deterministic simulation: SEEDS=1000 seeds, or SEED=n to replay one"
 	@echo "make fuzz   the decoders' property tests, CASES=100000 per property"
-	@echo "make replay FILE=events/...   make bench   make deploy"
+	@echo "make bench  functions vs a Python peer (speed, memory, size, calls, cost), engine, simulation"
+	@echo "make replay FILE=events/...   make deploy"
 	@echo "make deploy-emulator   terraform apply of infra/ to moto, the scenario on it, compared with moebi setup"
 
 include infra/infra.mk
+include benches/bench.mk
 
 run:
 	$(CARGO) run --quiet --no-default-features --features local --bin moebi -- demo
@@ -109,7 +111,7 @@ lint:
 	terraform fmt -check -recursive infra
 
 build: $(LAMBDA)
-	PATH="$(LAMBDA_PATH)" $(CARGO) lambda build --release --arm64 --output-format zip \
+	PATH="$(LAMBDA_PATH)" $(CARGO) lambda build --profile function --arm64 --output-format zip \
 		$(foreach f,$(FUNCTIONS),-p $(f))
 	@ls -l $(foreach f,$(FUNCTIONS),$(TARGET_DIR)/lambda/$(f)/bootstrap.zip)
 
@@ -133,8 +135,12 @@ invoke: $(LAMBDA)
 replay:
 	$(CARGO) run --quiet --bin moebi -- replay $(FILE)
 
-bench:
+# Side by side in one run: each function's bootstrap and the Python a team would write, under
+# one Runtime API emulator, against dynoxide and moto (benches/lambda_bench.py: table, JSON,
+# cost); the embedded engine end to end (criterion); the simulation's seeds per second.
+bench: bench-lambda
 	$(CARGO) bench --bench engine -- --noplot
+	$(SIM) --seeds 200
 
 deploy: build
 	cd infra && terraform init && terraform apply -var artifacts_dir=$(TARGET_DIR)/lambda

@@ -111,9 +111,10 @@ fn engine(c: &mut Criterion) {
     g.finish();
 }
 
-/// What the embedded engine's in-process path costs per DynamoDB operation: the same
-/// `PutItem` through the SDK to dynoxide on a loopback listener (what the engine does), and
-/// straight into dynoxide's `Database` (the floor any in-process transport could reach).
+/// What the embedded engine's path costs per DynamoDB operation: the same `PutItem` through
+/// the SDK handed to dynoxide in process (what the engine does), through the SDK to dynoxide
+/// on a loopback listener (what it did before, and what `moebi serve-dynamodb` serves), and
+/// straight into dynoxide's `Database` (the floor).
 fn embedded_dynamodb(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -128,6 +129,11 @@ fn embedded_dynamodb(c: &mut Criterion) {
         .unwrap();
     let client = server.dynamo(&west);
     rt.block_on(moebi::store::schema::ensure_table(&client, "bench"))
+        .unwrap();
+    let embedded =
+        moebi::engine::local::EmbeddedDynamo::open(&dir.path().join("inprocess.dynamodb")).unwrap();
+    let inprocess = embedded.dynamo(&west);
+    rt.block_on(moebi::store::schema::ensure_table(&inprocess, "bench"))
         .unwrap();
     let direct =
         dynoxide::Database::new(dir.path().join("direct.dynamodb").to_str().unwrap()).unwrap();
@@ -148,7 +154,24 @@ fn embedded_dynamodb(c: &mut Criterion) {
     let mut g = c.benchmark_group("embedded DynamoDB, one PutItem");
     g.throughput(Throughput::Elements(1));
     let mut i = 0u64;
-    g.bench_function("SDK over loopback (the engine's path)", |b| {
+    g.bench_function("SDK in process (the engine's path)", |b| {
+        b.iter(|| {
+            i += 1;
+            rt.block_on(
+                inprocess
+                    .put_item()
+                    .table_name("bench")
+                    .item(
+                        "pk",
+                        aws_sdk_dynamodb::types::AttributeValue::S(format!("k{i}")),
+                    )
+                    .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
+                    .send(),
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("SDK over loopback", |b| {
         b.iter(|| {
             i += 1;
             rt.block_on(
@@ -180,7 +203,23 @@ fn embedded_dynamodb(c: &mut Criterion) {
     // A read writes nothing to disk: what is left is the transport.
     let mut g = c.benchmark_group("embedded DynamoDB, one GetItem");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("SDK over loopback (the engine's path)", |b| {
+    g.bench_function("SDK in process (the engine's path)", |b| {
+        b.iter(|| {
+            rt.block_on(
+                inprocess
+                    .get_item()
+                    .table_name("bench")
+                    .key(
+                        "pk",
+                        aws_sdk_dynamodb::types::AttributeValue::S("k1".into()),
+                    )
+                    .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
+                    .send(),
+            )
+            .unwrap()
+        })
+    });
+    g.bench_function("SDK over loopback", |b| {
         b.iter(|| {
             rt.block_on(
                 client

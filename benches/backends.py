@@ -1,0 +1,201 @@
+"""The AWS API emulators the functions run against, and raw DynamoDB calls on them.
+
+- moto (SQS, EventBridge, and a slow DynamoDB kept for reference): `moto_server` on a free
+  loopback port, with `moebi setup` run on it (table, bus, queues and rules in every region).
+- dynoxide: `moebi serve-dynamodb`, an embedded DynamoDB on a free loopback port.
+
+moebi-reply publishes with EventBridge PutEvents, so moto serves EventBridge in both runs.
+"""
+
+from __future__ import annotations
+
+import http.client
+from concurrent.futures import ThreadPoolExecutor
+import json
+import signal
+import statistics
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import procs
+from procs import BenchError
+
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+TABLE = "moebi"
+
+
+@dataclass
+class Backend:
+    """Where a run's DynamoDB and EventBridge calls go."""
+
+    name: str  # "dynoxide" or "moto"
+    dynamodb_url: str
+    eventbridge_url: str
+
+
+@dataclass
+class Server:
+    """An emulator process and its URL."""
+
+    url: str
+    proc: subprocess.Popen
+    stop_signal: signal.Signals = signal.SIGTERM
+
+    def stop(self) -> None:
+        procs.stop(self.proc, self.stop_signal)
+
+
+def start_moto(moto_server: Path, moebi: Path, work: Path) -> Server:
+    """Starts moto and creates every resource of the topology on it; answers its URL."""
+    port = procs.free_port()
+    env = {**procs.base_env(), **CREDENTIALS}
+    proc = procs.start([str(moto_server), "-H", "127.0.0.1", "-p", str(port)], env, work / "moto.log")
+    procs.wait_for_port(port, proc, 60)
+    url = f"http://127.0.0.1:{port}"
+    setup = [str(moebi), "--engine", "aws", "--endpoint-url", url, "setup"]
+    done = subprocess.run(setup, env=env, capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        raise BenchError(f"moebi setup on moto failed:\n{done.stdout}{done.stderr}")
+    return Server(url, proc)
+
+
+def start_dynoxide(moebi: Path, work: Path, region: str) -> Server:
+    """Starts `moebi serve-dynamodb` on a fresh state directory; answers its URL."""
+    state = Path(tempfile.mkdtemp(prefix="dynoxide-", dir=work))
+    cmd = [str(moebi), "--state", str(state), "serve-dynamodb", "--region", region, "--table", TABLE]
+    proc = procs.start(cmd, procs.base_env(), work / "dynoxide.log", stdout_pipe=True)
+    url = procs.first_line(proc, 60)
+    if not url.startswith("http://"):
+        raise BenchError(f"serve-dynamodb printed {url!r}, not a URL")
+    return Server(url, proc, signal.SIGINT)  # it serves until Ctrl-C
+
+
+@contextmanager
+def serving(name: str, moebi: Path, moto_server: Path, work: Path, events_url: str) -> Iterator[Backend]:
+    """A fresh backend: its DynamoDB empty, so one implementation's writes never slow another's
+    (moto copies whole tables per transaction). EventBridge is `events_url` (a moto) for
+    dynoxide, the new moto itself for moto."""
+    if name == "dynoxide":
+        server = start_dynoxide(moebi, work, "us-east-1")
+        backend = Backend(name, server.url, events_url)
+    elif name == "moto":
+        server = start_moto(moto_server, moebi, work)
+        backend = Backend(name, server.url, server.url)
+    else:
+        raise BenchError(f"unknown backend {name!r}: dynoxide or moto")
+    try:
+        yield backend
+    finally:
+        server.stop()
+
+
+class DynamoDB:
+    """Raw DynamoDB JSON calls over one kept-alive connection (no SDK: the I/O floor)."""
+
+    def __init__(self, url: str, region: str = "us-east-1") -> None:
+        self.conn = http.client.HTTPConnection(urllib.parse.urlsplit(url).netloc, timeout=60)
+        # The emulators check that a signature is there, not that it is right (dynoxide wants
+        # Authorization and X-Amz-Date; moto reads the region and key from the credential).
+        self.auth = (f"AWS4-HMAC-SHA256 Credential=testing/20261123/{region}/dynamodb/aws4_request, "
+                     "SignedHeaders=host;x-amz-date;x-amz-target, Signature=" + "0" * 64)
+
+    def call(self, operation: str, body: dict) -> tuple[int, dict]:
+        headers = {
+            "X-Amz-Target": f"DynamoDB_20120810.{operation}",
+            "Content-Type": "application/x-amz-json-1.0",
+            "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()),
+            "Authorization": self.auth,
+        }
+        self.conn.request("POST", "/", json.dumps(body), headers)
+        resp = self.conn.getresponse()
+        data = resp.read()
+        try:
+            return resp.status, json.loads(data or b"{}")
+        except ValueError:  # an emulator's own failure page
+            return resp.status, {"unparsed": data[:300].decode(errors="replace")}
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def share_transaction(product: str, record_pk: str) -> dict:
+    """A TransactWriteItems shaped like stock-add's: a share's ADD + a conditional Put."""
+    return {"TransactItems": [
+        {"Update": {"TableName": TABLE, "Key": {"pk": {"S": "floor"}, "sk": {"S": product}},
+                    "UpdateExpression": "ADD #qty :qty", "ExpressionAttributeNames": {"#qty": "qty"},
+                    "ExpressionAttributeValues": {":qty": {"N": "1"}}}},
+        {"Put": {"TableName": TABLE, "Item": {"pk": {"S": record_pk}, "sk": {"S": "applied"},
+                                              "digest": {"S": "0" * 64}},
+                 "ConditionExpression": "attribute_not_exists(pk)"}},
+    ]}
+
+
+def transact_round_trip_ns(url: str, samples: int, warmup: int = 10) -> list[int]:
+    """Round trips of one TransactWriteItems (unique keys each), one after another."""
+    db = DynamoDB(url)
+    times = []
+    try:
+        for i in range(warmup + samples):
+            body = share_transaction(f"floor-{uuid.uuid4()}", f"floor#{uuid.uuid4()}")
+            t = time.perf_counter_ns()
+            status, answer = db.call("TransactWriteItems", body)
+            elapsed = time.perf_counter_ns() - t
+            if status != 200:
+                raise BenchError(f"TransactWriteItems on {url} answered {status}: {answer}")
+            if i >= warmup:
+                times.append(elapsed)
+    finally:
+        db.close()
+    return times
+
+
+def transact_at_once_ns(url: str, samples: int, at_once: int = 10) -> list[int]:
+    """Wall time of `at_once` TransactWriteItems sent together, each on its own kept-alive
+    connection (from threads): what a batch whose records run concurrently waits for at least.
+    Raises BenchError if the emulator fails one (moto's DynamoDB is not thread-safe)."""
+    dbs = [DynamoDB(url) for _ in range(at_once)]
+
+    def one(db: DynamoDB) -> None:
+        status, answer = db.call("TransactWriteItems", share_transaction(f"floor-{uuid.uuid4()}", f"floor#{uuid.uuid4()}"))
+        if status != 200:
+            raise BenchError(f"TransactWriteItems on {url} answered {status}: {answer}")
+
+    times = []
+    try:
+        with ThreadPoolExecutor(at_once) as pool:
+            for i in range(samples + 2):
+                t = time.perf_counter_ns()
+                list(pool.map(one, dbs))
+                if i >= 2:
+                    times.append(time.perf_counter_ns() - t)
+    finally:
+        for db in dbs:
+            db.close()
+    return times
+
+
+def stock_totals(url: str, products: list[str], region: str) -> dict[str, int]:
+    """This region's share of each product, read back strongly consistent."""
+    db = DynamoDB(url, region)
+    totals = {}
+    try:
+        for product in products:
+            key = {"pk": {"S": "stock"}, "sk": {"S": f"{product}#{region}"}}
+            status, answer = db.call("GetItem", {"TableName": TABLE, "Key": key, "ConsistentRead": True})
+            if status != 200:
+                raise BenchError(f"GetItem on {url} answered {status}: {answer}")
+            totals[product] = int(answer.get("Item", {}).get("qty", {}).get("N", "0"))
+    finally:
+        db.close()
+    return totals
+
+
+def median_ms(times_ns: list[int]) -> float:
+    return statistics.median(times_ns) / 1e6

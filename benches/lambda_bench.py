@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""moebi's Lambda benchmark (`make bench`): the four release bootstraps, and the Python boto3
+peers beside their Rust counterparts, under one Lambda Runtime API emulator (runtime_api.py),
+against dynoxide, then moto for reference. Prints a table and the cost per million events of
+each kind, and writes everything to <target dir>/bench/lambda.json.
+
+    python3 benches/lambda_bench.py [--quick] [--bootstraps DIR] [--moebi PATH] [--json PATH]
+
+Nothing is random but the uuid4 ids of events, envelopes and messages (fresh for every record,
+so no record is ever a duplicate). Every answer is checked; a failure stops the run loudly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import backends  # noqa: E402
+import cost  # noqa: E402
+import measure  # noqa: E402
+import report  # noqa: E402
+from backends import Backend  # noqa: E402
+from functions import CRITICAL_PATH_ROUND_TRIPS, Implementation, functions, implementations  # noqa: E402
+from procs import BenchError  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+BATCH_SIZE = 10  # infra/topology.json queues.batch_size
+
+
+def arguments() -> argparse.Namespace:
+    target = Path(os.environ.get("CARGO_TARGET_DIR") or REPO / "target")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="a smoke run: few repeats and batches")
+    p.add_argument("--target-dir", type=Path, default=target, help="cargo's target directory")
+    p.add_argument("--bootstraps", type=Path, help="<fn>/bootstrap[.zip] (default <target>/lambda)")
+    p.add_argument("--moebi", type=Path, help="the moebi CLI (default <target>/debug/moebi)")
+    p.add_argument("--json", type=Path, help="the report (default <target>/bench/lambda.json)")
+    p.add_argument("--python", type=Path, default=REPO / ".venv/bench/bin/python",
+                   help="the Python with boto3 and awslambdaric for the peers")
+    p.add_argument("--moto", type=Path, default=REPO / ".venv/aws/bin/moto_server")
+    p.add_argument("--backends", default="dynoxide,moto", help="comma-separated, in order")
+    args = p.parse_args()
+    args.bootstraps = args.bootstraps or args.target_dir / "lambda"
+    args.moebi = args.moebi or args.target_dir / "debug" / "moebi"
+    args.json = args.json or args.target_dir / "bench" / "lambda.json"
+    # Absolute, as the peers run in benches/python; not resolved: a venv's python is a symlink.
+    for name in ("target_dir", "bootstraps", "moebi", "json", "python", "moto"):
+        setattr(args, name, getattr(args, name).absolute())
+    return args
+
+
+def settings(quick: bool, backend: str, work: Path, memory: int) -> measure.Settings:
+    """How much to measure. moto slows down as its tables grow (it copies them whole on each
+    transaction): it runs a short reference pass."""
+    counts = {  # cold_repeats, warm_batches, warmup_batches, single_invocations, counted_batches
+        ("dynoxide", False): (5, 200, 20, 50, 10), ("dynoxide", True): (2, 20, 3, 10, 3),
+        ("moto", False): (3, 20, 3, 5, 2), ("moto", True): (1, 5, 1, 3, 1),
+    }[(backend, quick)]
+    return measure.Settings(*counts, batch_size=BATCH_SIZE, memory_mb=memory, work=work)
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    missing = [f"{args.bootstraps}/{fn}/bootstrap" for fn in ("chat-send", "moebi-reply", "stock-add", "stock-status")
+               if not (args.bootstraps / fn / "bootstrap").is_file()]
+    for path, hint in ((args.moebi, "cargo build --bin moebi"), (args.moto, "make test (installs moto)"),
+                       (args.python, "make bench (creates .venv/bench)")):
+        if not path.is_file():
+            missing.append(f"{path} ({hint})")
+    if missing:
+        raise BenchError("missing:\n  " + "\n  ".join(missing))
+
+
+def packaging(impl: Implementation, bootstraps: Path) -> tuple[int | None, str]:
+    """(size of what is deployed, text of the arm64 zip's size)."""
+    if impl.language == "python":
+        assert impl.cwd is not None
+        files = [impl.cwd / f for f in ("contract.py", "store.py", "sqs_batch.py", f"{impl.command[-1].split('.')[0]}.py")]
+        return sum(f.stat().st_size for f in files), "—"
+    fn_dir = bootstraps / impl.function.name
+    zipped = fn_dir / "bootstrap.zip"
+    zip_text = f"{zipped.stat().st_size / (1 << 20):.1f} MB" if zipped.is_file() else "not built: run make build"
+    return (fn_dir / "bootstrap").stat().st_size, zip_text
+
+
+def run_one(impl: Implementation, backend: Backend, s: measure.Settings, floor: dict[str, Any],
+            bootstraps: Path) -> dict[str, Any]:
+    """Every measurement of one implementation on one backend."""
+    label = f"{impl.function.name} ({impl.language}) on {backend.name}"
+    print(f"  {label}: cold starts", flush=True)
+    cold1 = measure.cold_starts(impl, backend, s, 1)
+    cold10 = measure.cold_starts(impl, backend, s, s.batch_size)
+    print(f"  {label}: {s.warm_batches} warm batches", flush=True)
+    warm = measure.warm(impl, backend, s)
+    calls = measure.calls_per_record(impl, backend, s)
+    p50 = measure.percentile(warm.durations_ns, 50)
+    trips = CRITICAL_PATH_ROUND_TRIPS.get((impl.function.name, impl.language))
+    size, zip_text = packaging(impl, bootstraps)
+    return {
+        "function": impl.function.name, "implementation": impl.language, "backend": backend.name,
+        "cold_1_ms": measure.median_ms([c["first_answer_ms"] for c in cold1]),
+        "cold_10_ms": measure.median_ms([c["first_answer_ms"] for c in cold10]),
+        "cold_samples": {"1": cold1, str(s.batch_size): cold10},
+        "warm_p50_ms": p50, "warm_p99_ms": measure.percentile(warm.durations_ns, 99),
+        "warm_single_p50_ms": measure.percentile(warm.single_ns, 50) if warm.single_ns else None,
+        "records_per_s": warm.records / (warm.wall_ns / 1e9),
+        "warm_batches": len(warm.durations_ns), "peak_rss_kb": warm.peak_rss_kb,
+        "calls_per_record": calls, "critical_path_round_trips": trips,
+        "floor_ratio": p50 / (trips * floor["one_ms"]) if trips else None,
+        "at_once_floor_ratio": p50 / floor["at_once_ms"] if floor["at_once_ms"] else None,
+        "package_bytes": size, "zip_text": zip_text,
+    }
+
+
+def run_backend(name: str, events_url: str, args: argparse.Namespace, s: measure.Settings,
+                fns: list, results: list[dict[str, Any]], floors: dict[str, dict[str, Any]]) -> None:
+    """Every implementation of every function on a fresh `name` backend of its own."""
+    with backends.serving(name, args.moebi, args.moto, s.work, events_url) as backend:
+        one = backends.transact_round_trip_ns(backend.dynamodb_url, 20 if args.quick else 200)
+        floors[name] = {"one_ms": backends.median_ms(one), "at_once": s.batch_size, "at_once_ms": None}
+        try:
+            together = backends.transact_at_once_ns(backend.dynamodb_url, 10 if args.quick else 50, s.batch_size)
+            floors[name]["at_once_ms"] = backends.median_ms(together)
+        except BenchError as e:
+            floors[name]["at_once_error"] = str(e)
+    at_once = floors[name]["at_once_ms"]
+    print(f"{name}: TransactWriteItems (raw http.client), median {floors[name]['one_ms']:.3f} ms for one, "
+          + (f"{at_once:.3f} ms for {s.batch_size} at once" if at_once else
+             f"{s.batch_size} at once fail: {floors[name]['at_once_error'][:160]}"), flush=True)
+    for fn in fns:
+        for impl in implementations(fn, args.bootstraps, args.python, REPO / "benches" / "python"):
+            fn.stock_added.clear()
+            with backends.serving(name, args.moebi, args.moto, s.work, events_url) as backend:
+                results.append(run_one(impl, backend, s, floors[name], args.bootstraps))
+                if fn.name == "stock-add":
+                    check_stock(backend, fn, impl.language)
+
+
+def check_stock(backend: Backend, added: Any, language: str) -> None:
+    """Every unit sent to stock-add is in the shares, once: exactly once held."""
+    stored = backends.stock_totals(backend.dynamodb_url, sorted(added.stock_added), added.region)
+    if stored != dict(added.stock_added):
+        raise BenchError(f"stock-add ({language}) on {backend.name}: the shares hold {stored}, "
+                         f"but {dict(added.stock_added)} was added")
+    print(f"  stock-add ({language}) on {backend.name}: the shares hold every add exactly once "
+          f"({sum(stored.values())} units)", flush=True)
+
+
+def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rust records/s over Python records/s, per function with a peer and backend."""
+    out = []
+    for r in results:
+        if r["implementation"] != "python":
+            continue
+        rust = next(x for x in results if x["implementation"] == "rust"
+                    and x["function"] == r["function"] and x["backend"] == r["backend"])
+        out.append({"function": r["function"], "backend": r["backend"],
+                    "rust_over_python_records_per_s": rust["records_per_s"] / r["records_per_s"]})
+    return out
+
+
+def measured_for_cost(results: list[dict[str, Any]], backend: str) -> dict[str, dict[str, cost.Measured]]:
+    out: dict[str, dict[str, cost.Measured]] = {}
+    for r in results:
+        if r["backend"] == backend:
+            out.setdefault(r["function"], {})[r["implementation"]] = cost.Measured(
+                r["warm_p50_ms"], r["warm_single_p50_ms"], r["calls_per_record"])
+    return out
+
+
+def main() -> int:
+    args = arguments()
+    check_inputs(args)
+    topology = json.loads((REPO / "infra" / "topology.json").read_text())
+    prices = json.loads((REPO / "benches" / "prices.json").read_text())
+    memory = cost.memory_mb(REPO / "infra" / "variables.tf")
+    facts = report.machine()
+    if facts["loadavg_at_start"][0] > 0.5 * (facts["nproc"] or 1):
+        print(f"warning: load average {facts['loadavg_at_start'][0]:.1f} on {facts['nproc']} CPUs: "
+              "another process is busy, figures will be noisy", file=sys.stderr)
+    names = [fn.name for fn in functions(topology)]
+    built = report.builds(REPO, args.bootstraps, names)
+    work = Path(tempfile.mkdtemp(prefix="moebi-bench-"))
+    results: list[dict[str, Any]] = []
+    floors: dict[str, dict[str, Any]] = {}
+    used: dict[str, measure.Settings] = {}
+    moto = None
+    try:
+        moto = backends.start_moto(args.moto, args.moebi, work)  # EventBridge of the dynoxide runs
+        fns = functions(topology)
+        for name in args.backends.split(","):
+            used[name] = settings(args.quick, name, work, memory)
+            run_backend(name, moto.url, args, used[name], fns, results, floors)
+    finally:
+        if moto:
+            moto.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    rebuilt = [fn for fn in names if report.builds(REPO, args.bootstraps, [fn])[fn] != built[fn]]
+    cost_backend = args.backends.split(",")[0]
+    costs = cost.costs(measured_for_cost(results, cost_backend), topology, prices, memory, BATCH_SIZE)
+    doc = {"machine": {**facts, "loadavg_at_end": list(os.getloadavg())},
+           "builds": built, "rebuilt_during_run": rebuilt,
+           "settings": {b: {k: v for k, v in vars(x).items() if k != "work"} for b, x in used.items()},
+           "quick": args.quick,
+           "io_floor_transact_write_ms": floors, "critical_path_round_trips":
+               {f"{f} {lang}": n for (f, lang), n in CRITICAL_PATH_ROUND_TRIPS.items()},
+           "results": results, "rust_over_python": ratios(results),
+           "cost": {"backend": cost_backend, "memory_mb": memory, "batch_size": BATCH_SIZE,
+                    "prices_as_of": prices["as_of"], "prices_source": prices["source"], "per_kind": costs}}
+    print_report(doc)
+    warn_about(doc)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"\nwritten: {args.json}")
+    return 0
+
+
+def warn_about(doc: dict[str, Any]) -> None:
+    """What makes figures doubtful, said after the tables."""
+    if doc["rebuilt_during_run"]:
+        print(f"\nwarning: {', '.join(doc['rebuilt_during_run'])} rebuilt during the run: "
+              "its rows mix two builds; run again", file=sys.stderr)
+    for r in doc["results"]:
+        if r["floor_ratio"] is not None and r["floor_ratio"] < 1:
+            print(f"warning: {r['function']} ({r['implementation']}) on {r['backend']} is faster than "
+                  f"{r['critical_path_round_trips']} round trips: update CRITICAL_PATH_ROUND_TRIPS "
+                  "in benches/functions.py", file=sys.stderr)
+    load = doc["machine"]["loadavg_at_end"][0]
+    if load > 0.5 * (doc["machine"]["nproc"] or 1):
+        print(f"warning: load average {load:.1f} at the end: other processes shared the CPUs", file=sys.stderr)
+
+
+def print_report(doc: dict[str, Any]) -> None:
+    m, b = doc["machine"], doc["builds"]
+    print(f"\nmoebi Lambda bench — {b['commit'][:12]}{' (with changes)' if b['dirty'] else ''} — {m['date']} — {m['nproc']} x {m['cpu_model']}, Linux {m['kernel']}, "
+          f"load {m['loadavg_at_start'][0]:.2f} -> {m['loadavg_at_end'][0]:.2f}")
+    for backend, s in doc["settings"].items():
+        print(f"{backend}: batches of {s['batch_size']} records; warm: {s['warm_batches']} batches after "
+              f"{s['warmup_batches']} (+ {s['single_invocations']} single records); cold: median of "
+              f"{s['cold_repeats']}; durations from handed out to answered")
+    print("bootstraps: " + ", ".join(f"{fn} {v['sha256'][:8]} built {v['mtime'][:16]}" for fn, v in b.items()
+                                     if isinstance(v, dict)))
+    print()
+    print(report.table(report.RESULT_HEADERS, report.result_rows(doc["results"])))
+    unzipped = sorted({r["function"] for r in doc["results"] if r["zip_text"].startswith("not built")})
+    if unzipped:
+        print(f"zip arm64 of {', '.join(unzipped)}: not built: run make build")
+    print("package: the x86_64 bootstrap (Rust); the handler's .py files (Python: boto3 and awslambdaric "
+          "come with the Lambda runtime)")
+    print("\nfloor x = warm p50 / (critical-path round trips x median TransactWriteItems round trip: "
+          + ", ".join(f"{b} {v['one_ms']:.3f} ms" for b, v in doc["io_floor_transact_write_ms"].items()) + ")")
+    print("sent at once on their own connections, TransactWriteItems take (median wall): "
+          + ", ".join(f"{b} {v['at_once_ms']:.3f} ms for {v['at_once']}" if v["at_once_ms"] else f"{b} fails them"
+                      for b, v in doc["io_floor_transact_write_ms"].items()))
+    for r in doc["rust_over_python"]:
+        print(f"{r['function']} on {r['backend']}: Rust handles {r['rust_over_python_records_per_s']:.2f}x "
+              "the records/s of Python")
+    c = doc["cost"]
+    print(f"\ncost per million events, us-east-1, arm64 at {c['memory_mb']} MB, full batches of {c['batch_size']}, "
+          f"from the {c['backend']} figures; prices as of {c['prices_as_of']} (benches/prices.json)")
+    print(report.table(report.COST_HEADERS, report.cost_rows(c["per_kind"]), left=2))
+
+
+if __name__ == "__main__":
+    def interrupted(*_: object) -> None:
+        raise KeyboardInterrupt  # the cleanups run, as on Ctrl-C
+
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        sys.exit(main())
+    except BenchError as e:
+        print(f"\nbench FAILED: {e}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("\ninterrupted", file=sys.stderr)
+        sys.exit(130)
