@@ -3,6 +3,7 @@
 
 use std::hint::black_box;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::Utc;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use moebi::contract::{
@@ -154,40 +155,24 @@ fn embedded_dynamodb(c: &mut Criterion) {
     let mut g = c.benchmark_group("embedded DynamoDB, one PutItem");
     g.throughput(Throughput::Elements(1));
     let mut i = 0u64;
-    g.bench_function("SDK in process (the engine's path)", |b| {
-        b.iter(|| {
-            i += 1;
-            rt.block_on(
-                inprocess
-                    .put_item()
-                    .table_name("bench")
-                    .item(
-                        "pk",
-                        aws_sdk_dynamodb::types::AttributeValue::S(format!("k{i}")),
-                    )
-                    .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
-                    .send(),
-            )
-            .unwrap()
-        })
-    });
-    g.bench_function("SDK over loopback", |b| {
-        b.iter(|| {
-            i += 1;
-            rt.block_on(
-                client
-                    .put_item()
-                    .table_name("bench")
-                    .item(
-                        "pk",
-                        aws_sdk_dynamodb::types::AttributeValue::S(format!("k{i}")),
-                    )
-                    .item("sk", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
-                    .send(),
-            )
-            .unwrap()
-        })
-    });
+    for (name, sdk) in [
+        ("SDK in process (the engine's path)", &inprocess),
+        ("SDK over loopback", &client),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                i += 1;
+                rt.block_on(
+                    sdk.put_item()
+                        .table_name("bench")
+                        .item("pk", AttributeValue::S(format!("k{i}")))
+                        .item("sk", AttributeValue::S("x".into()))
+                        .send(),
+                )
+                .unwrap()
+            })
+        });
+    }
     g.bench_function("dynoxide Database, no transport (floor)", |b| {
         b.iter(|| {
             i += 1;
@@ -203,38 +188,23 @@ fn embedded_dynamodb(c: &mut Criterion) {
     // A read writes nothing to disk: what is left is the transport.
     let mut g = c.benchmark_group("embedded DynamoDB, one GetItem");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("SDK in process (the engine's path)", |b| {
-        b.iter(|| {
-            rt.block_on(
-                inprocess
-                    .get_item()
-                    .table_name("bench")
-                    .key(
-                        "pk",
-                        aws_sdk_dynamodb::types::AttributeValue::S("k1".into()),
-                    )
-                    .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
-                    .send(),
-            )
-            .unwrap()
-        })
-    });
-    g.bench_function("SDK over loopback", |b| {
-        b.iter(|| {
-            rt.block_on(
-                client
-                    .get_item()
-                    .table_name("bench")
-                    .key(
-                        "pk",
-                        aws_sdk_dynamodb::types::AttributeValue::S("k1".into()),
-                    )
-                    .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("x".into()))
-                    .send(),
-            )
-            .unwrap()
-        })
-    });
+    for (name, sdk) in [
+        ("SDK in process (the engine's path)", &inprocess),
+        ("SDK over loopback", &client),
+    ] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(
+                    sdk.get_item()
+                        .table_name("bench")
+                        .key("pk", AttributeValue::S("k1".into()))
+                        .key("sk", AttributeValue::S("x".into()))
+                        .send(),
+                )
+                .unwrap()
+            })
+        });
+    }
     g.bench_function("dynoxide Database, no transport (floor)", |b| {
         b.iter(|| {
             let request = serde_json::from_value(serde_json::json!({

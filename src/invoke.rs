@@ -178,7 +178,8 @@ tokio::task_local! {
 
 /// Runs `work` with the records of every batch it invokes handled one after another. The
 /// simulation does so: with records in flight together, which of them a crash interrupts
-/// would depend on the sockets' timing, and a seed would no longer replay exactly.
+/// would depend on how their calls interleave, and a seed could no longer promise to replay
+/// exactly.
 pub async fn one_at_a_time<F: std::future::Future>(work: F) -> F::Output {
     AT_ONCE.scope(1, work).await
 }
