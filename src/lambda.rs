@@ -46,8 +46,9 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
     let cold = Arc::new(AtomicBool::new(true));
     // On Lambda Managed Instances, one process serves several invocations at once: the metrics
     // of one flush may then count several, so they carry no request id of their own.
-    let concurrent = max_concurrency() > 1;
-    tracing::info!(%function, %region, concurrency = max_concurrency(), "started");
+    let concurrency = max_concurrency();
+    let concurrent = concurrency > 1;
+    tracing::info!(%function, %region, concurrency, "started");
     lambda_runtime::run_concurrent(service_fn(move |event: LambdaEvent<Value>| {
         let (ports, cold) = (ports.clone(), cold.clone());
         async move {
