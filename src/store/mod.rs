@@ -28,17 +28,16 @@
 //! [`PortError::Reused`]. The record expires after 7 days,
 //! beyond any SQS or EventBridge redelivery.
 
+mod coalesce;
 mod failures;
 pub mod item;
+mod once;
 pub mod schema;
 mod sdk;
 pub use sdk::{http_client, loopback_http_client};
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{
-    Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::Utc;
 
 pub use sdk::SdkFailure;
@@ -64,6 +63,7 @@ pub struct DynamoStore {
     region: Region,
     table: String,
     dynamo: aws_sdk_dynamodb::Client,
+    coalescer: std::sync::Arc<coalesce::Coalescer>,
 }
 
 impl DynamoStore {
@@ -73,6 +73,7 @@ impl DynamoStore {
             region,
             table: table.into(),
             dynamo,
+            coalescer: Default::default(),
         }
     }
 
@@ -97,101 +98,6 @@ impl DynamoStore {
             (REP_AT, s(item::rep_at(&Utc::now(), &self.region))),
             (REP_IN, s(self.region.as_str())),
         ]
-    }
-
-    /// The idempotency record of `key`, written only if absent.
-    fn applied_record(&self, key: &EffectKey) -> Result<TransactWriteItem, PortError> {
-        let now = Utc::now();
-        let mut put = Put::builder()
-            .table_name(&self.table)
-            .item("pk", s(format!("applied#{key}")))
-            .item("sk", s("applied"))
-            .item("applied_at", s(timestamp(&now)))
-            .item("expires_at", n(now.timestamp() + APPLIED_TTL_SECONDS))
-            .item(DIGEST, s(&key.digest))
-            .condition_expression("attribute_not_exists(pk)")
-            // A cancelled transaction then says what the record holds, in the same round trip.
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        for (name, value) in self.stamp() {
-            put = put.item(name, value);
-        }
-        Ok(TransactWriteItem::builder()
-            .put(put.build().map_err(build_error)?)
-            .build())
-    }
-
-    /// Writes `effect` and the idempotency record of `key` in one transaction. A failed
-    /// condition on the record means the effect was applied before; one on the effect is
-    /// answered by `on_effect_condition`.
-    async fn apply_once(
-        &self,
-        key: &EffectKey,
-        effect: TransactWriteItem,
-        on_effect_condition: impl FnOnce() -> PortError,
-    ) -> Result<Outcome, PortError> {
-        let result = self
-            .dynamo
-            .transact_write_items()
-            .transact_items(effect)
-            .transact_items(self.applied_record(key)?)
-            .send()
-            .await;
-        let e = match result {
-            Ok(_) => return Ok(Outcome::Applied),
-            Err(e) => e,
-        };
-        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            e.as_service_error()
-        {
-            let code = |i: usize| {
-                cancelled
-                    .cancellation_reasons()
-                    .get(i)
-                    .and_then(|r| r.code())
-            };
-            if code(RECORD_INDEX) == Some(CONDITION_FAILED) {
-                let kept = cancelled
-                    .cancellation_reasons()
-                    .get(RECORD_INDEX)
-                    .and_then(|r| r.item())
-                    .and_then(|item| text(item, DIGEST));
-                let kept = match kept {
-                    Some(d) => Some(d.to_owned()),
-                    None => self.kept_digest(key).await?,
-                };
-                // A record from before digests were kept has none: a duplicate, as it was then.
-                return match kept {
-                    Some(d) if d != key.digest => Err(PortError::Reused {
-                        id: key.id.clone(),
-                        function: key.function,
-                    }),
-                    _ => Ok(Outcome::Duplicate),
-                };
-            }
-            if code(0) == Some(CONDITION_FAILED) {
-                return Err(on_effect_condition());
-            }
-        }
-        Err(PortError::storage("TransactWriteItems", e.into()))
-    }
-
-    /// The digest kept with `key`'s idempotency record (for a store that does not return the
-    /// record with the cancelled transaction).
-    async fn kept_digest(&self, key: &EffectKey) -> Result<Option<String>, PortError> {
-        let out = self
-            .dynamo
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(format!("applied#{key}")))
-            .key("sk", s("applied"))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| PortError::storage("GetItem (idempotency record)", e.into()))?;
-        Ok(out
-            .item()
-            .and_then(|item| text(item, DIGEST))
-            .map(str::to_owned))
     }
 
     async fn query_all(

@@ -1,0 +1,195 @@
+//! Group commit on the embedded DynamoDB: a batch's records share one `TransactWriteItems`,
+//! and each still gets its own verdict (applied, duplicate, id reused, overflow), with the
+//! records of one share never in one transaction.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
+use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
+use aws_sdk_dynamodb::types::AttributeValue;
+use moebi::contract::{Event, EventId, Product, Quantity, Region, StockAdd, Store};
+use moebi::engine::local::{envelope, EmbeddedDynamo};
+use moebi::handler::HandlerError;
+use moebi::invoke;
+use moebi::ports::{Bus, Outcome, PortError, Ports, StockShares, MAX_SHARE};
+use moebi::store::{item, DynamoStore};
+use moebi::topology::{Function, Topology};
+
+/// Counts the `TransactWriteItems` requests sent.
+#[derive(Debug, Clone, Default)]
+struct Transactions(Arc<AtomicUsize>);
+
+impl Intercept for Transactions {
+    fn name(&self) -> &'static str {
+        "Transactions"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let target = context.request().headers().get("x-amz-target");
+        if target.is_some_and(|t| t.ends_with("TransactWriteItems")) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(())
+    }
+}
+
+impl Transactions {
+    fn take(&self) -> usize {
+        self.0.swap(0, Ordering::SeqCst)
+    }
+}
+
+struct NoBus;
+
+#[async_trait]
+impl Bus for NoBus {
+    async fn publish(&self, _: &[Event]) -> Result<(), PortError> {
+        unreachable!("stock-add publishes nothing")
+    }
+}
+
+/// An SQS batch of stock adds by store-2 (us-east-1): (event id, product, qty) each.
+fn batch(adds: &[(&str, &str, u64)]) -> SqsEvent {
+    let east = Region::parse("us-east-1").unwrap();
+    let mut event = SqsEvent::default();
+    event.records = adds
+        .iter()
+        .enumerate()
+        .map(|(i, (id, product, qty))| {
+            let add = Event::StockAdd(StockAdd {
+                id: EventId::parse(id).unwrap(),
+                store: Store::parse("store-2").unwrap(),
+                product: Product::parse(product).unwrap(),
+                qty: Quantity::new(*qty).unwrap(),
+            });
+            let mut m = SqsMessage::default();
+            m.message_id = Some(format!("m{i}"));
+            m.body = Some(envelope(&east, &add).to_string());
+            m
+        })
+        .collect();
+    event
+}
+
+async fn run(store: &DynamoStore, batch: &SqsEvent) -> Vec<Result<Outcome, String>> {
+    let topology = Topology::builtin();
+    let ports = Ports {
+        region: store.region(),
+        topology: &topology,
+        inboxes: store,
+        stock: store,
+        bus: &NoBus,
+    };
+    invoke::batch_of(Function::StockAdd, &ports, batch)
+        .await
+        .into_iter()
+        .map(|r| {
+            r.result
+                .map_err(|e: HandlerError| e.error_type().to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_batch_shares_one_transaction_and_each_record_keeps_its_own_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = EmbeddedDynamo::open(&dir.path().join("dynamo.db")).unwrap();
+    let east = Region::parse("us-east-1").unwrap();
+    let sent = Transactions::default();
+    let client = db.dynamo(&east);
+    let config = client
+        .config()
+        .to_builder()
+        .interceptor(sent.clone())
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    moebi::store::schema::ensure_table(&client, "moebi")
+        .await
+        .unwrap();
+    let store = DynamoStore::new(east.clone(), "moebi", client);
+
+    // WHEN ten adds of ten products arrive in one batch
+    let products = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"];
+    let first: Vec<(String, &str, u64)> = products
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (format!("add-{i}"), *p, 1 + i as u64))
+        .collect();
+    let first_refs: Vec<(&str, &str, u64)> = first
+        .iter()
+        .map(|(id, p, q)| (id.as_str(), *p, *q))
+        .collect();
+    let results = run(&store, &batch(&first_refs)).await;
+    // THEN all are applied, in one transaction
+    assert_eq!(results, vec![Ok(Outcome::Applied); 10]);
+    assert_eq!(
+        sent.take(),
+        1,
+        "ten records of ten products: one transaction"
+    );
+
+    // GIVEN p9's share already at its limit
+    store
+        .client()
+        .put_item()
+        .table_name("moebi")
+        .item("pk", AttributeValue::S(item::STOCK_PK.into()))
+        .item(
+            "sk",
+            AttributeValue::S(item::share_sk(&Product::parse("p9").unwrap(), &east)),
+        )
+        .item("product", AttributeValue::S("p9".into()))
+        .item("region", AttributeValue::S("us-east-1".into()))
+        .item("qty", AttributeValue::N(MAX_SHARE.to_string()))
+        .send()
+        .await
+        .unwrap();
+    // WHEN a batch holds redeliveries, an id used again for other content, an add that would
+    // overflow, two fresh adds of one product and one of another
+    let second = [
+        ("add-0", "p0", 1),
+        ("add-1", "p1", 2),
+        ("add-2", "p2", 99),
+        ("new-9", "p9", 1),
+        ("new-a", "pa", 5),
+        ("new-b", "pa", 6),
+        ("new-c", "pc", 7),
+    ];
+    let results = run(&store, &batch(&second)).await;
+    // THEN each record has its own verdict, in the batch's order
+    assert_eq!(
+        results,
+        vec![
+            Ok(Outcome::Duplicate),
+            Ok(Outcome::Duplicate),
+            Err("Permanent.IdReused".into()),
+            Err("Permanent.Overflow".into()),
+            Ok(Outcome::Applied),
+            Ok(Outcome::Applied),
+            Ok(Outcome::Applied),
+        ]
+    );
+    // first: six in flight (pa's second waits its turn in its lane), cancelled by four
+    // conditions; then new-a and new-c together; then new-b
+    assert_eq!(sent.take(), 3);
+
+    // AND the shares hold exactly what was applied once
+    let qty = |p: &str| {
+        let store = &store;
+        let p = Product::parse(p).unwrap();
+        async move { store.shares(Some(&p)).await.unwrap()[0].qty }
+    };
+    assert_eq!(qty("p0").await, 1);
+    assert_eq!(qty("p2").await, 3);
+    assert_eq!(qty("p9").await, MAX_SHARE);
+    assert_eq!(qty("pa").await, 11);
+    assert_eq!(qty("pc").await, 7);
+}
