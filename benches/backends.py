@@ -10,7 +10,6 @@ moebi-reply publishes with EventBridge PutEvents, so moto serves EventBridge in 
 from __future__ import annotations
 
 import http.client
-from concurrent.futures import ThreadPoolExecutor
 import json
 import signal
 import statistics
@@ -125,25 +124,42 @@ class DynamoDB:
         self.conn.close()
 
 
-def share_transaction(product: str, record_pk: str) -> dict:
-    """A TransactWriteItems shaped like stock-add's: a share's ADD + a conditional Put."""
-    return {"TransactItems": [
-        {"Update": {"TableName": TABLE, "Key": {"pk": {"S": "floor"}, "sk": {"S": product}},
-                    "UpdateExpression": "ADD #qty :qty", "ExpressionAttributeNames": {"#qty": "qty"},
-                    "ExpressionAttributeValues": {":qty": {"N": "1"}}}},
-        {"Put": {"TableName": TABLE, "Item": {"pk": {"S": record_pk}, "sk": {"S": "applied"},
-                                              "digest": {"S": "0" * 64}},
-                 "ConditionExpression": "attribute_not_exists(pk)"}},
-    ]}
+def share_transaction(products: list[str]) -> dict:
+    """A TransactWriteItems shaped like stock-add's, for each product a record: the share's
+    conditional `SET ... ADD` and the idempotency record's conditional Put (fresh ids)."""
+    stamp = {"S": "2026-11-23T00:00:00.000000Z#us-east-1"}
+    items = []
+    for product in products:
+        items += [
+            {"Update": {"TableName": TABLE, "Key": {"pk": {"S": "floor"}, "sk": {"S": f"{product}#us-east-1"}},
+                        "UpdateExpression": "SET #product = :product, #region = :region, #rep_at = :rep_at, "
+                                            "#rep_in = :rep_in ADD #qty :qty",
+                        "ConditionExpression": "attribute_not_exists(#qty) OR #qty <= :limit",
+                        "ExpressionAttributeNames": {"#product": "product", "#region": "region", "#qty": "qty",
+                                                     "#rep_at": "rep_at", "#rep_in": "rep_in"},
+                        "ExpressionAttributeValues": {":product": {"S": product}, ":region": {"S": "us-east-1"},
+                                                      ":qty": {"N": "1"}, ":limit": {"N": str(2**63 - 2)},
+                                                      ":rep_at": stamp, ":rep_in": {"S": "us-east-1"}}}},
+            {"Put": {"TableName": TABLE,
+                     "Item": {"pk": {"S": f"floor#{uuid.uuid4()}"}, "sk": {"S": "applied"},
+                              "applied_at": {"S": "2026-11-23T00:00:00.000000Z"}, "expires_at": {"N": "1795000000"},
+                              "digest": {"S": "0" * 64}, "rep_at": stamp, "rep_in": {"S": "us-east-1"}},
+                     "ConditionExpression": "attribute_not_exists(pk)",
+                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD"}},
+        ]
+    return {"TransactItems": items}
 
 
-def transact_round_trip_ns(url: str, samples: int, warmup: int = 10) -> list[int]:
-    """Round trips of one TransactWriteItems (unique keys each), one after another."""
+def transact_round_trip_ns(url: str, samples: int, records: int = 1, warmup: int = 10) -> list[int]:
+    """Round trips of one TransactWriteItems carrying `records` records (the same shares each
+    time, as a warm function adds to the same products; fresh idempotency records), one after
+    another."""
     db = DynamoDB(url)
+    products = [f"floor-{records}-{i}" for i in range(records)]
     times = []
     try:
         for i in range(warmup + samples):
-            body = share_transaction(f"floor-{uuid.uuid4()}", f"floor#{uuid.uuid4()}")
+            body = share_transaction(products)
             t = time.perf_counter_ns()
             status, answer = db.call("TransactWriteItems", body)
             elapsed = time.perf_counter_ns() - t
@@ -153,31 +169,6 @@ def transact_round_trip_ns(url: str, samples: int, warmup: int = 10) -> list[int
                 times.append(elapsed)
     finally:
         db.close()
-    return times
-
-
-def transact_at_once_ns(url: str, samples: int, at_once: int = 10) -> list[int]:
-    """Wall time of `at_once` TransactWriteItems sent together, each on its own kept-alive
-    connection (from threads): what a batch whose records run concurrently waits for at least.
-    Raises BenchError if the emulator fails one (moto's DynamoDB is not thread-safe)."""
-    dbs = [DynamoDB(url) for _ in range(at_once)]
-
-    def one(db: DynamoDB) -> None:
-        status, answer = db.call("TransactWriteItems", share_transaction(f"floor-{uuid.uuid4()}", f"floor#{uuid.uuid4()}"))
-        if status != 200:
-            raise BenchError(f"TransactWriteItems on {url} answered {status}: {answer}")
-
-    times = []
-    try:
-        with ThreadPoolExecutor(at_once) as pool:
-            for i in range(samples + 2):
-                t = time.perf_counter_ns()
-                list(pool.map(one, dbs))
-                if i >= 2:
-                    times.append(time.perf_counter_ns() - t)
-    finally:
-        for db in dbs:
-            db.close()
     return times
 
 

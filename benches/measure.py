@@ -99,7 +99,7 @@ def instance(impl: Implementation, backend: Backend, s: Settings, first: bytes |
                      eventbridge_url or backend.eventbridge_url, s.memory_mb)
     queued = api.submit(first) if first is not None else None
     exec_ns = time.perf_counter_ns()
-    proc = procs.start(impl.command, env, log, impl.cwd)
+    proc = procs.start(impl.command, env, log, impl.cwd, die_with_parent=False)
     inst = Instance(impl, api, proc, log, backend.name)
     try:
         if queued is not None:
