@@ -2,6 +2,7 @@
 //! and each still gets its own verdict (applied, duplicate, id reused, overflow), with the
 //! records of one share never in one transaction.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
@@ -192,4 +193,40 @@ async fn a_batch_shares_one_transaction_and_each_record_keeps_its_own_verdict() 
     assert_eq!(qty("p9").await, MAX_SHARE);
     assert_eq!(qty("pa").await, 11);
     assert_eq!(qty("pc").await, 7);
+}
+
+#[tokio::test]
+async fn records_waiting_for_a_leader_that_is_dropped_are_sent_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = EmbeddedDynamo::open(&dir.path().join("dynamo.db")).unwrap();
+    let east = Region::parse("us-east-1").unwrap();
+    let client = db.dynamo(&east);
+    moebi::store::schema::ensure_table(&client, "moebi")
+        .await
+        .unwrap();
+    let store = DynamoStore::new(east, "moebi", client);
+    let add = |id: &str| {
+        let event = StockAdd {
+            id: EventId::parse(id).unwrap(),
+            store: Store::parse("store-2").unwrap(),
+            product: Product::parse(id).unwrap(),
+            qty: Quantity::new(1).unwrap(),
+        };
+        moebi::ports::EffectKey::new(Function::StockAdd, &event.id, &event)
+    };
+    let (first, second) = (add("first"), add("second"));
+    let product = |key: &moebi::ports::EffectKey| Product::parse(key.id.as_str()).unwrap();
+    let (p1, p2) = (product(&first), product(&second));
+    let qty = Quantity::new(1).unwrap();
+    // GIVEN a record that leads, waiting a turn for others, and one that joined it
+    let mut leader = Box::pin(store.add(&first, &p1, qty));
+    let mut joined = Box::pin(store.add(&second, &p2, qty));
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    assert!(leader.as_mut().poll(&mut cx).is_pending());
+    assert!(joined.as_mut().poll(&mut cx).is_pending());
+    // WHEN the leader is dropped before it sends (its invocation cancelled)
+    drop(leader);
+    // THEN the record that joined it is sent alone, not left waiting
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), joined).await;
+    assert!(matches!(outcome, Ok(Ok(Outcome::Applied))), "{outcome:?}");
 }

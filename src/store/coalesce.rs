@@ -59,6 +59,11 @@ impl std::fmt::Debug for Coalescer {
 }
 
 impl Coalescer {
+    /// The records waiting, taken: whoever comes next leads the next group.
+    fn take(&self) -> Vec<Waiting> {
+        std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
     /// Sends `[effect, record]` with whatever else is in flight with it.
     pub async fn submit(
         &self,
@@ -77,10 +82,11 @@ impl Coalescer {
             waiting.len() == 1
         };
         if leads {
+            // Should this call be dropped while it waits, the records it leads are sent alone.
+            let mut lead = Lead(Some(self));
             // The records polled after this one, in the same turn, join it now.
             tokio::task::yield_now().await;
-            let group =
-                std::mem::take(&mut *self.waiting.lock().unwrap_or_else(|p| p.into_inner()));
+            let group = lead.take();
             send_all(dynamo, group).await;
         }
         // A leader dropped mid-way answers nobody: its records are then sent alone, and their
@@ -89,13 +95,36 @@ impl Coalescer {
     }
 }
 
-/// Sends a group in as few transactions as its items allow, answering every record.
-async fn send_all(dynamo: &aws_sdk_dynamodb::Client, mut group: Vec<Waiting>) {
-    if group.len() == 1 {
-        let only = group.pop().expect("one record");
-        let _ = only.answer.send(Verdict::Alone);
-        return;
+/// The leader of the records waiting, until it takes them.
+struct Lead<'a>(Option<&'a Coalescer>);
+
+impl Lead<'_> {
+    fn take(&mut self) -> Vec<Waiting> {
+        self.0.take().map(Coalescer::take).unwrap_or_default()
     }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        for w in self.take() {
+            let _ = w.answer.send(Verdict::Alone);
+        }
+    }
+}
+
+/// Sends a group in as few transactions as its items allow, answering every record.
+async fn send_all(dynamo: &aws_sdk_dynamodb::Client, group: Vec<Waiting>) {
+    // Only records whose items' keys are known can be grouped, and only two or more.
+    let (mut group, mut alone): (Vec<_>, Vec<_>) = group
+        .into_iter()
+        .partition(|w| w.keys.iter().all(Option::is_some));
+    if group.len() < 2 {
+        alone.append(&mut group);
+    }
+    for w in alone {
+        let _ = w.answer.send(Verdict::Alone);
+    }
+    // Each transaction takes at least the first record left, so this ends.
     while !group.is_empty() {
         let (now, later) = split(group);
         group = later;
@@ -109,9 +138,7 @@ fn split(group: Vec<Waiting>) -> (Vec<Waiting>, Vec<Waiting>) {
     let mut seen = std::collections::HashSet::new();
     let (mut now, mut later) = (Vec::new(), Vec::new());
     for w in group {
-        let fresh = now.len() < MAX_RECORDS
-            && w.keys.iter().flatten().all(|k| !seen.contains(k))
-            && w.keys.iter().all(Option::is_some);
+        let fresh = now.len() < MAX_RECORDS && w.keys.iter().flatten().all(|k| !seen.contains(k));
         if fresh {
             seen.extend(w.keys.iter().flatten().cloned());
             now.push(w);
