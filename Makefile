@@ -65,11 +65,23 @@ $(LAMBDA):
 	$(VENV)/lambda/bin/pip install --quiet --disable-pip-version-check \
 		cargo-lambda==$(CARGO_LAMBDA_VERSION) ziglang==$(ZIG_VERSION)
 
-# The whole suite. The emulator is started on a free port and stopped afterwards, also on failure.
-test: $(MOTO) $(LAMBDA) $(AWSCLI) infra-test
-	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-faults test-lambda
-	$(MAKE) --no-print-directory deploy-emulator
-	$(MAKE) --no-print-directory sim
+# The whole suite, each step timed (a table at the end). One build: the dev profile, every
+# target at once (so the tests, the CLI and the functions' bootstraps share one feature set and
+# one compilation of the dependencies); the Lambda test runs those bootstraps, and the shipped
+# profile is built by `make build` and measured by `make bench`. The emulator is started on a
+# free port and stopped afterwards, also on failure.
+TIMES := $(VENV)/test-times.tsv
+TIMED  = scripts/timed.sh $(TIMES)
+SIM_SEEDS_TEST ?= 10000
+test: $(MOTO) $(LAMBDA) $(AWSCLI)
+	@mkdir -p $(VENV) && rm -f $(TIMES)
+	$(TIMED) "build (dev, every target)" $(CARGO) build --workspace --all-targets
+	$(TIMED) "terraform checks" $(MAKE) --no-print-directory infra-test
+	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-faults test-lambda MOEBI_LAMBDA_BUILD=debug
+	$(TIMED) "deploy-emulator" $(MAKE) --no-print-directory deploy-emulator MOEBI=$(TARGET_DIR)/debug/moebi
+	$(TIMED) "simulation ($(SIM_SEEDS_TEST) seeds)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --seeds $(SIM_SEEDS_TEST)
+	$(TIMED) "simulation (naive design)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --naive --seeds 1000
+	@scripts/timed.sh --table $(TIMES)
 
 # The decoders' property tests, long: CASES random and mutated payloads per property.
 CASES ?= 100000
@@ -78,7 +90,7 @@ fuzz:
 
 # The deterministic simulation: SEEDS seeds from a random first one (printed),
 # then the rejected design until it loses updates. `make sim SEED=n` replays one schedule.
-SEEDS    ?= 1000
+SEEDS    ?= 10000
 SIM_JOBS ?= 2
 SIM      := $(CARGO) run --quiet --bin moebi -- sim --jobs $(SIM_JOBS)
 sim:
@@ -90,16 +102,16 @@ else
 endif
 
 test-rust:
-	$(CARGO) test --workspace --all-targets
+	$(TIMED) "cargo test" $(CARGO) test --workspace --all-targets
 
 # The AWS engine through a proxy that fails the emulator's API calls at a rate; prints its figures.
 # Needs the emulator (MOEBI_EMULATOR_URL): `make test` starts one.
 test-faults:
-	$(CARGO) test --quiet --test faults -- --ignored --nocapture
+	$(TIMED) "faults" $(CARGO) test --quiet --test faults -- --ignored --nocapture
 
 # Each function's release bootstrap under cargo-lambda's Runtime API emulator, fed every fixture.
 test-lambda: $(LAMBDA)
-	PATH="$(LAMBDA_PATH)" scripts/lambda-test.sh
+	PATH="$(LAMBDA_PATH)" MOEBI_LAMBDA_BUILD=$(or $(MOEBI_LAMBDA_BUILD),function) $(TIMED) "lambda" scripts/lambda-test.sh
 
 fmt:
 	$(CARGO) fmt --all

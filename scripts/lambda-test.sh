@@ -11,9 +11,20 @@ command -v cargo-lambda >/dev/null || { echo "lambda-test: cargo-lambda is missi
 FUNCTIONS=(chat-send moebi-reply stock-add stock-status)
 # Where cargo puts what it builds: honours CARGO_TARGET_DIR and build.target-dir.
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-echo "lambda-test: building the release bootstraps (in $target)"
-cargo lambda build --profile function $(printf -- '-p %s ' "${FUNCTIONS[@]}")
-cargo build --quiet --bin moebi
+# MOEBI_LAMBDA_BUILD=debug runs the bootstraps of the dev build the other tests use (make test
+# builds it once); by default the shipped profile is built, as `make build` builds it.
+if [ "${MOEBI_LAMBDA_BUILD:-function}" = debug ]; then
+  echo "lambda-test: the dev build's bootstraps (in $target/debug)"
+  bootstrap() { echo "$target/debug/$1"; }
+else
+  echo "lambda-test: building the release bootstraps (in $target)"
+  cargo lambda build --profile function $(printf -- '-p %s ' "${FUNCTIONS[@]}")
+  cargo build --quiet --bin moebi
+  bootstrap() { echo "$target/lambda/$1/bootstrap"; }
+fi
+for fn in "${FUNCTIONS[@]}"; do
+  [ -x "$(bootstrap "$fn")" ] || { echo "lambda-test: no bootstrap at $(bootstrap "$fn")" >&2; exit 1; }
+done
 moebi() { "$target/debug/moebi" --engine aws --endpoint-url "$MOEBI_EMULATOR_URL" "$@"; }
 moebi setup >/dev/null
 
@@ -44,7 +55,7 @@ invoke() {
     AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt" \
     AWS_ENDPOINT_URL="$MOEBI_EMULATOR_URL" AWS_REGION="$region" \
     MOEBI_REGION="$region" MOEBI_TABLE=moebi MOEBI_BUS=moebi RUST_LOG=info \
-    "$target/lambda/$fn/bootstrap" >>"$work/$fn$LOG_SUFFIX.log" 2>&1 &
+    "$(bootstrap "$fn")" >>"$work/$fn$LOG_SUFFIX.log" 2>&1 &
   local fnpid=$!
   local out status=0
   out=$(timeout 60 cargo lambda invoke -A 127.0.0.1 -P "$port" -F "$fixture" _ 2>&1) || status=$?
@@ -139,7 +150,7 @@ PY
 env AWS_LAMBDA_MAX_CONCURRENCY=4 AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_NAME=_ \
   AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$mi_port/.rt" AWS_ENDPOINT_URL="$MOEBI_EMULATOR_URL" AWS_REGION=us-east-1 \
   MOEBI_REGION=us-east-1 MOEBI_TABLE=moebi MOEBI_BUS=moebi \
-  "$target/lambda/stock-add/bootstrap" >"$work/stock-add.mi.log" 2>&1 &
+  "$(bootstrap stock-add)" >"$work/stock-add.mi.log" 2>&1 &
 mi_fn=$!
 for b in $(seq 0 7); do
   timeout 120 cargo lambda invoke -A 127.0.0.1 -P "$mi_port" -F "$work/mi-$b.json" _ >"$work/mi-$b.out" 2>&1 &

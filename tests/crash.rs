@@ -241,3 +241,45 @@ async fn killed_chat_replays_deliver_each_message_and_reply_once() {
         runs()
     );
 }
+
+/// The first command on a fresh state, killed at a random moment (while it creates the tables,
+/// streams and queues, or after), leaves a state the next command completes: it succeeds, and
+/// so does every command after it. `MOEBI_FIRST_CRASH_RUNS` sets the trials (default 200).
+#[test]
+fn a_first_command_killed_at_any_moment_leaves_a_usable_state() {
+    let seed = seed().wrapping_add(2);
+    eprintln!(
+        "crash (first command): MOEBI_CRASH_SEED={}",
+        seed.wrapping_sub(2)
+    );
+    let trials: u64 = std::env::var("MOEBI_FIRST_CRASH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200);
+    let parent = tempfile::tempdir().unwrap();
+    let mut landed = 0;
+    for trial in 0..trials {
+        let mut rng = Rng(seed ^ trial.wrapping_mul(0x2545_F491_4F6C_DD1D));
+        let state = parent.path().join(format!("s{trial}"));
+        let mut child = support::command(&state, &["send", "alex", "kate", "first"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moebi starts");
+        std::thread::sleep(Duration::from_micros(rng.below(60_000)));
+        landed += u64::from(child.try_wait().expect("waits").is_none());
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+        let context = format!("trial {trial} (MOEBI_CRASH_SEED={})", seed.wrapping_sub(2));
+        let out = support::moebi(&state, &["send", "alex", "kate", "second"]);
+        assert!(
+            out.status.success(),
+            "{context}: the command after the kill failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let inbox = support::ok(&state, &["inbox", "kate"]);
+        assert!(inbox.contains("alex: second"), "{context}: {inbox}");
+        std::fs::remove_dir_all(&state).unwrap();
+    }
+    eprintln!("crash (first command): {trials} trials, {landed} killed mid-run, each next command succeeded");
+}

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use super::{run_seed, Design, SeedRun, Summary};
+use crate::engine::local::MemoryState;
 use crate::engine::EngineError;
 use crate::topology::Topology;
 
@@ -36,6 +37,19 @@ pub fn explore(
     seeds: Seeds,
     stop: &(dyn Fn(&SeedRun) -> bool + Sync),
 ) -> Result<Found, EngineError> {
+    // Made on a thread of its own: the caller may be inside a runtime.
+    let template = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| EngineError::state("cannot start a runtime", e))?
+                    .block_on(Template::new())
+            })
+            .join()
+            .unwrap_or_else(|_| Err(EngineError::Runaway("making the template panicked".into())))
+    })?;
     let next = AtomicU64::new(0);
     let stopping = AtomicBool::new(false);
     let found = Mutex::new(Found::default());
@@ -61,7 +75,8 @@ pub fn explore(
                         break;
                     }
                     let seed = seeds.first.wrapping_add(i);
-                    match runtime.block_on(one(seed, seeds.design, topology)) {
+                    match runtime.block_on(run_seed(seed, seeds.design, template.path(), topology))
+                    {
                         Ok(run) => {
                             let mut found = found.lock().unwrap_or_else(|p| p.into_inner());
                             found.summary.add(&run);
@@ -90,11 +105,32 @@ pub fn explore(
     Ok(found.into_inner().unwrap_or_else(|p| p.into_inner()))
 }
 
-/// One seed in a fresh state directory, removed afterwards.
+/// A directory holding the region database every seed's state copies, removed when dropped.
+pub struct Template {
+    dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+}
+
+impl Template {
+    /// Makes it.
+    pub async fn new() -> Result<Self, EngineError> {
+        let dir = tempfile::Builder::new()
+            .prefix("moebi-sim-")
+            .tempdir()
+            .map_err(|e| EngineError::state("cannot create a directory for the template", e))?;
+        let path = MemoryState::template(dir.path()).await?;
+        Ok(Self { dir, path })
+    }
+
+    /// Its database.
+    pub fn path(&self) -> &std::path::Path {
+        let _ = &self.dir;
+        &self.path
+    }
+}
+
+/// One seed, on a fresh state in memory.
 pub async fn one(seed: u64, design: Design, topology: &Topology) -> Result<SeedRun, EngineError> {
-    let dir = tempfile::Builder::new()
-        .prefix("moebi-sim-")
-        .tempdir()
-        .map_err(|e| EngineError::state("cannot create a state directory", e))?;
-    run_seed(seed, design, dir.path(), topology).await
+    let template = Template::new().await?;
+    run_seed(seed, design, template.path(), topology).await
 }

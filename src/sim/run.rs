@@ -1,14 +1,14 @@
 //! One seed's schedule, stepped.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::check::{check, Tally};
 use super::faults::{Fuse, Fused, NaiveStock};
 use super::workload::{generate, Planned};
 use super::Design;
 use crate::contract::{Event, Region};
-use crate::engine::local::LocalEngine;
+use crate::engine::local::{LocalEngine, MemoryState};
 use crate::engine::pump;
 use crate::engine::replicator::Link;
 use crate::engine::{Engine, EngineError};
@@ -44,30 +44,33 @@ impl SeedRun {
     }
 }
 
-/// Runs the schedule of `seed` over `design`, with its state under `dir` (which must be empty).
-/// A batch's records run one at a time, so that the seed replays exactly.
+/// Runs the schedule of `seed` over `design`, on a fresh state in memory whose databases copy
+/// `template` ([`MemoryState::template`]). A crash drops every engine and keeps what was
+/// committed, as a SIGKILL does (`tests/crash.rs` kills real processes on files). A batch's
+/// records run one at a time, so that the seed replays exactly.
 pub async fn run_seed(
     seed: u64,
     design: Design,
-    dir: &Path,
+    template: &Path,
     topology: &Topology,
 ) -> Result<SeedRun, EngineError> {
-    crate::invoke::one_at_a_time(run_schedule(seed, design, dir, topology)).await
+    crate::invoke::one_at_a_time(run_schedule(seed, design, template, topology)).await
 }
 
 async fn run_schedule(
     seed: u64,
     design: Design,
-    dir: &Path,
+    template: &Path,
     topology: &Topology,
 ) -> Result<SeedRun, EngineError> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let count = rng.usize(8..=24);
     let plan = generate(&mut rng, topology, count);
+    let state = MemoryState::new(topology, template)?;
     let mut sim = Sim {
-        engine: LocalEngine::open(dir, topology.clone()).await?,
+        engine: LocalEngine::in_memory(&state, topology.clone())?,
+        state,
         rng,
-        dir: dir.to_owned(),
         topology: topology.clone(),
         design,
         naive: BTreeMap::new(),
@@ -110,7 +113,7 @@ async fn run_schedule(
 
 struct Sim {
     rng: fastrand::Rng,
-    dir: PathBuf,
+    state: MemoryState,
     topology: Topology,
     design: Design,
     engine: LocalEngine,
@@ -291,11 +294,11 @@ impl Sim {
         self.engine.set_link(b, a, link);
     }
 
-    /// The process dies and starts again from its state directory; the network stays as it is.
+    /// The process dies and starts again from its state; the network stays as it is.
     async fn restart(&mut self) -> Result<(), EngineError> {
         self.run.crashes += 1;
         self.naive.clear();
-        let fresh = LocalEngine::open(&self.dir, self.topology.clone()).await?;
+        let fresh = LocalEngine::in_memory(&self.state, self.topology.clone())?;
         drop(std::mem::replace(&mut self.engine, fresh));
         for (a, b) in self.cut.clone() {
             self.set(&a, &b, Link::Partitioned);

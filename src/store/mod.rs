@@ -53,7 +53,7 @@ use item::{n, s, text, timestamp, Item, REP_AT, REP_IN};
 const APPLIED_TTL_SECONDS: i64 = 7 * 24 * 3600;
 /// The index of the idempotency record in an effect's transaction (the effect is at 0).
 const RECORD_INDEX: usize = 1;
-const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+pub(crate) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 /// The attribute of an idempotency record holding the digest of the event's content.
 const DIGEST: &str = "digest";
 

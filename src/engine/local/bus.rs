@@ -167,11 +167,13 @@ impl RegionBus {
 #[async_trait]
 impl Bus for RegionBus {
     async fn publish(&self, events: &[Event]) -> Result<(), PortError> {
-        for event in events {
-            self.buses
-                .put_event(&self.region, &envelope(&self.region, event), 0)?;
-        }
-        Ok(())
+        self.buses.queues.atomically(|| {
+            for event in events {
+                self.buses
+                    .put_event(&self.region, &envelope(&self.region, event), 0)?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -41,6 +41,64 @@ impl EmbeddedDynamo {
         })
     }
 
+    /// Opens the database of `table` at `path`; a new one is built aside (`<path>.new`: the
+    /// table, its stream and TTL, the stream indexes) and renamed into place, so a process
+    /// killed at any moment leaves either no database there or a whole one. An existing one
+    /// is opened as it is, with no schema work.
+    pub async fn open_table(
+        path: &Path,
+        table: &str,
+        region: &Region,
+    ) -> Result<Self, EngineError> {
+        if !path.exists() {
+            let aside = path.with_extension("dynamodb.new");
+            let what = || format!("cannot create {}", path.display());
+            remove_leftovers(&aside).map_err(|e| EngineError::state(what(), e))?;
+            {
+                let building = Self::open(&aside)?;
+                crate::store::schema::ensure_table(&building.dynamo(region), table).await?;
+            }
+            checkpoint(&aside)
+                .map_err(|e| EngineError::state(what(), e))
+                .and_then(|()| {
+                    std::fs::rename(&aside, path).map_err(|e| EngineError::state(what(), e))
+                })?;
+        }
+        Self::open_existing(path)
+    }
+
+    /// An in-memory database, a copy of the one at `template` (a database [`Self::open_table`]
+    /// made): what the simulation runs on, where a crash keeps what was committed.
+    pub fn memory(template: &Path) -> Result<Self, EngineError> {
+        let what = || format!("cannot copy {} into memory", template.display());
+        let db = dynoxide::Database::memory().map_err(|e| EngineError::state(what(), e))?;
+        db.restore_from(&template.to_string_lossy())
+            .map_err(|e| EngineError::state(what(), e))?;
+        Ok(Self::of(db))
+    }
+
+    /// This handle's database, shared: another handle on the same data.
+    pub fn share(&self) -> Self {
+        Self::of(self.db.clone())
+    }
+
+    fn of(db: dynoxide::Database) -> Self {
+        Self {
+            db,
+            url: None,
+            stop: None,
+        }
+    }
+
+    fn open_existing(path: &Path) -> Result<Self, EngineError> {
+        let name = path.to_string_lossy();
+        let db = dynoxide::Database::new(&name)
+            .map_err(|e| EngineError::state(format!("cannot open {name}"), e))?;
+        db.disable_bulk_loading()
+            .map_err(|e| EngineError::state(format!("cannot tune {name}"), e))?;
+        Ok(Self::of(db))
+    }
+
     /// Opens the database at `path` and also serves it on a free loopback port.
     pub async fn start(path: &Path) -> Result<Self, EngineError> {
         let mut dynamo = Self::open(path)?;
@@ -119,6 +177,27 @@ const STREAM_INDEXES: &str = "
         ON _stream_records (table_name, CAST(sequence_number AS INTEGER));
     CREATE INDEX IF NOT EXISTS moebi_stream_shard_seq
         ON _stream_records (table_name, shard_id, CAST(sequence_number AS INTEGER));";
+
+/// Moves everything a closed database wrote into its main file, so that the file alone is
+/// the whole database and can be renamed.
+pub(super) fn checkpoint(path: &Path) -> Result<(), rusqlite::Error> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    conn.close().map_err(|(_, e)| e)
+}
+
+/// Removes a database file cut short and its journal files, if there.
+pub(super) fn remove_leftovers(path: &Path) -> std::io::Result<()> {
+    for suffix in ["", "-wal", "-shm", "-journal"] {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        match std::fs::remove_file(&name) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
 
 fn index_streams(path: &Path) -> Result<(), rusqlite::Error> {
     rusqlite::Connection::open(path)?.execute_batch(STREAM_INDEXES)

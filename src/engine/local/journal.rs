@@ -60,11 +60,14 @@ fn now_ms() -> i64 {
 /// Writes a step. The journal only explains: a step it cannot write is logged, and what the
 /// step did stands.
 pub(super) fn write(conn: &Connection, s: &Step<'_>) {
-    let done = conn.execute(
-        "INSERT INTO journal (at_ms, region, step, detail, event_id, message_id, cause, function, ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![now_ms(), s.region, s.step, s.detail, s.event_id, s.message_id, s.cause, s.function, s.ms],
-    );
+    let done = conn
+        .prepare_cached(
+            "INSERT INTO journal (at_ms, region, step, detail, event_id, message_id, cause, function, ms)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )
+        .and_then(|mut stmt| {
+            stmt.execute(params![now_ms(), s.region, s.step, s.detail, s.event_id, s.message_id, s.cause, s.function, s.ms])
+        });
     if let Err(e) = done {
         tracing::warn!(error = %e, step = s.step, "cannot write to the journal");
     }
@@ -98,10 +101,11 @@ pub(super) fn invocation<'a>(
         };
         write(conn, &s);
     }
-    let done = conn.execute(
-        "INSERT INTO invocations (region, function, records, cold) VALUES (?1, ?2, ?3, ?4)",
-        params![region, function, tally.records as i64, cold],
-    );
+    let done = conn
+        .prepare_cached(
+            "INSERT INTO invocations (region, function, records, cold) VALUES (?1, ?2, ?3, ?4)",
+        )
+        .and_then(|mut stmt| stmt.execute(params![region, function, tally.records as i64, cold]));
     if let Err(e) = done {
         tracing::warn!(error = %e, "cannot write to the journal");
     }

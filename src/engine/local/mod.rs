@@ -32,7 +32,7 @@ use super::replicator::{Link, Replica, Replicator};
 use super::{unknown_region, Engine, EngineError, Names, RunReport};
 use crate::contract::Region;
 use crate::ports::Ports;
-use crate::store::{schema, DynamoStore};
+use crate::store::DynamoStore;
 use crate::topology::Topology;
 use bus::{Buses, RegionBus};
 use queues::{QueueDb, SqliteQueue};
@@ -57,23 +57,49 @@ pub struct LocalEngine {
 
 impl LocalEngine {
     /// Opens (creating if needed) the state of every region of `topology` under `dir`.
+    ///
+    /// Each file of the state is made whole or not at all (built aside, then renamed), under a
+    /// lock on `<dir>/init.lock` while any is missing: a command killed at any moment, the
+    /// first included, leaves a state the next one completes. Existing files are opened as
+    /// they are, with no schema work.
     pub async fn open(dir: &Path, topology: Topology) -> Result<Self, EngineError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            EngineError::state(
-                format!("cannot create state directory {}", dir.display()),
-                e,
-            )
-        })?;
+        create_dir(dir)?;
+        let names = Names::default();
+        let path = |region: &Region| dir.join(format!("{region}.dynamodb"));
+        let complete =
+            dir.join("queues.sqlite").exists() && topology.regions.iter().all(|r| path(r).exists());
+        let _init = if complete {
+            None
+        } else {
+            Some(lock(&dir.join("init.lock")).await?)
+        };
+        let queues = QueueDb::open(dir)?;
+        let mut dynamos = Vec::new();
+        for region in &topology.regions {
+            dynamos.push(EmbeddedDynamo::open_table(&path(region), &names.table, region).await?);
+        }
+        Self::assemble(topology, queues, dynamos)
+    }
+
+    /// The engine on `state`, in memory: what the simulation runs on. Dropping the engine and
+    /// opening it again on the same state is a crash: only what was committed is left.
+    pub fn in_memory(state: &MemoryState, topology: Topology) -> Result<Self, EngineError> {
+        let dynamos = state.dynamos.iter().map(EmbeddedDynamo::share).collect();
+        Self::assemble(topology, state.queues.clone(), dynamos)
+    }
+
+    fn assemble(
+        topology: Topology,
+        queues: Arc<QueueDb>,
+        dynamos: Vec<EmbeddedDynamo>,
+    ) -> Result<Self, EngineError> {
         let topology = Arc::new(topology);
         let names = Names::default();
-        let queues = QueueDb::open(dir)?;
         let buses = Arc::new(Buses::new(&topology, queues.clone())?);
         let mut regions = BTreeMap::new();
         let mut replicas = Vec::new();
-        for region in &topology.regions {
-            let dynamo = EmbeddedDynamo::open(&dir.join(format!("{region}.dynamodb")))?;
+        for (region, dynamo) in topology.regions.iter().zip(dynamos) {
             let client = dynamo.dynamo(region);
-            schema::ensure_table(&client, &names.table).await?;
             replicas.push(Replica {
                 region: region.clone(),
                 table: names.table.clone(),
@@ -114,23 +140,8 @@ impl LocalEngine {
     /// request): a thousand commands at once would time out some of theirs half-way and leave
     /// the caller unable to tell what happened. Taking turns, each command runs whole.
     pub async fn exclusive(dir: &Path, topology: Topology) -> Result<Self, EngineError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            EngineError::state(
-                format!("cannot create state directory {}", dir.display()),
-                e,
-            )
-        })?;
-        let path = dir.join("lock");
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| EngineError::state(format!("cannot open {}", path.display()), e))?;
-        let file = tokio::task::spawn_blocking(move || file.lock().map(|()| file))
-            .await
-            .map_err(|e| EngineError::state("cannot wait for the state's lock", e))?
-            .map_err(|e| EngineError::state(format!("cannot lock {}", path.display()), e))?;
+        create_dir(dir)?;
+        let file = lock(&dir.join("lock")).await?;
         let mut engine = Self::open(dir, topology).await?;
         engine._lock = Some(file);
         Ok(engine)
@@ -182,6 +193,62 @@ impl LocalEngine {
     /// Sets the replication link from `from` to `to`.
     pub fn set_link(&self, from: &Region, to: &Region, link: Link) {
         self.replicator.set_link(from, to, link);
+    }
+}
+
+fn create_dir(dir: &Path) -> Result<(), EngineError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        EngineError::state(
+            format!("cannot create state directory {}", dir.display()),
+            e,
+        )
+    })
+}
+
+/// Waits for and takes the lock on `path`, held until the file is dropped.
+async fn lock(path: &Path) -> Result<std::fs::File, EngineError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| EngineError::state(format!("cannot open {}", path.display()), e))?;
+    let shown = path.display().to_string();
+    tokio::task::spawn_blocking(move || file.lock().map(|()| file))
+        .await
+        .map_err(|e| EngineError::state("cannot wait for the state's lock", e))?
+        .map_err(|e| EngineError::state(format!("cannot lock {shown}"), e))
+}
+
+/// The state of the embedded engine in memory (the simulation's): every region's DynamoDB and
+/// the queues. It outlives the engines opened on it, as a state directory outlives processes.
+pub struct MemoryState {
+    dynamos: Vec<EmbeddedDynamo>,
+    queues: Arc<QueueDb>,
+}
+
+impl MemoryState {
+    /// A fresh state for `topology`, each region's database a copy of `template` (made once
+    /// by [`MemoryState::template`]: copying it costs far less than creating a table).
+    pub fn new(topology: &Topology, template: &Path) -> Result<Self, EngineError> {
+        let dynamos = topology
+            .regions
+            .iter()
+            .map(|_| EmbeddedDynamo::memory(template))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            dynamos,
+            queues: QueueDb::memory()?,
+        })
+    }
+
+    /// Makes the region database every in-memory state copies, at `<dir>/template.dynamodb`.
+    pub async fn template(dir: &Path) -> Result<std::path::PathBuf, EngineError> {
+        let path = dir.join("template.dynamodb");
+        let region = Region::parse("us-east-1")
+            .map_err(|e| EngineError::state("the template's region", e))?;
+        EmbeddedDynamo::open_table(&path, &Names::default().table, &region).await?;
+        Ok(path)
     }
 }
 

@@ -19,11 +19,11 @@ use crate::engine::queue::{Queue, QueueError, Received};
 use crate::engine::{DeadLetter, EngineError};
 use crate::invoke::RecordResult;
 
+/// Set on every connection. WAL with NORMAL sync survives a crash of the process, not of the
+/// machine: enough for a laptop engine, and it spares an fsync per transaction.
+const PRAGMAS: &str = "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;";
+
 const SCHEMA: &str = "
-PRAGMA journal_mode = WAL;
--- WAL with NORMAL sync survives a crash of the process, not of the machine: enough for a
--- laptop engine, and it spares an fsync per transaction.
-PRAGMA synchronous = NORMAL;
 CREATE TABLE IF NOT EXISTS messages (
     seq           INTEGER PRIMARY KEY AUTOINCREMENT,
     region        TEXT NOT NULL,
@@ -73,16 +73,44 @@ fn failed<'a>(
 }
 
 impl QueueDb {
-    /// Opens (creating if needed) the queues of the state directory `dir`.
+    /// Opens (creating if needed) the queues of the state directory `dir`. A new database is
+    /// built aside (`queues.sqlite.new`) and renamed into place, so a process killed at any
+    /// moment leaves none or a whole one; an existing one is opened with no schema work.
     pub fn open(dir: &Path) -> Result<Arc<Self>, EngineError> {
         let path = dir.join("queues.sqlite");
         let what = || format!("cannot open {}", path.display());
+        if !path.exists() {
+            let aside = dir.join("queues.sqlite.new");
+            super::dynamo::remove_leftovers(&aside).map_err(|e| EngineError::state(what(), e))?;
+            let building = Connection::open(&aside).map_err(|e| EngineError::state(what(), e))?;
+            schema(&building)?;
+            building
+                .close()
+                .map_err(|(_, e)| EngineError::state(what(), e))?;
+            super::dynamo::checkpoint(&aside)
+                .map_err(|e| EngineError::state(what(), e))
+                .and_then(|()| {
+                    std::fs::rename(&aside, &path).map_err(|e| EngineError::state(what(), e))
+                })?;
+        }
         let conn = Connection::open(&path).map_err(|e| EngineError::state(what(), e))?;
+        conn.execute_batch(PRAGMAS)
+            .map_err(|e| EngineError::state(what(), e))?;
+        Self::ready(conn)
+    }
+
+    /// Queues in memory, for the simulation: a crash keeps what was committed.
+    pub fn memory() -> Result<Arc<Self>, EngineError> {
+        let conn = Connection::open_in_memory()
+            .map_err(|e| EngineError::state("cannot open queues in memory", e))?;
+        schema(&conn)?;
+        Self::ready(conn)
+    }
+
+    fn ready(conn: Connection) -> Result<Arc<Self>, EngineError> {
         conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(|e| EngineError::state(what(), e))?;
-        conn.execute_batch(SCHEMA)
-            .and_then(|()| conn.execute_batch(journal::SCHEMA))
-            .map_err(|e| EngineError::state(what(), e))?;
+            .map_err(|e| EngineError::state("cannot set the queues' busy timeout", e))?;
+        conn.set_prepared_statement_cache_capacity(64);
         Ok(Arc::new(Self {
             conn: Mutex::new(conn),
         }))
@@ -106,11 +134,11 @@ impl QueueDb {
     ) -> Result<String, QueueError> {
         let message_id = uuid::Uuid::new_v4().to_string();
         let conn = self.conn();
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO messages (region, queue, message_id, body, visible_at)
              VALUES (?1, ?2, ?3, ?4, (SELECT now FROM clock))",
-            params![region.as_str(), queue, message_id, body],
         )
+        .and_then(|mut stmt| stmt.execute(params![region.as_str(), queue, message_id, body]))
         .map_err(failed(queue, "SendMessage"))?;
         journal::write(
             &conn,
@@ -124,6 +152,28 @@ impl QueueDb {
             },
         );
         Ok(message_id)
+    }
+
+    /// Runs `f` as one SQLite transaction: what it sends and journals is committed together,
+    /// at the end (one commit for a whole publish instead of one per row). What `f` did is
+    /// committed whether it succeeded or not, as each of its writes would have been alone.
+    pub(super) fn atomically<T>(&self, f: impl FnOnce() -> T) -> T {
+        struct Commit<'a>(&'a QueueDb, bool);
+        impl Drop for Commit<'_> {
+            fn drop(&mut self) {
+                if self.1 {
+                    if let Err(e) = self.0.conn().execute_batch("COMMIT") {
+                        tracing::warn!(error = %e, "cannot commit the queues' transaction");
+                    }
+                }
+            }
+        }
+        let began = self.conn().execute_batch("BEGIN IMMEDIATE");
+        if let Err(e) = &began {
+            tracing::debug!(error = %e, "the queues' writes go one at a time");
+        }
+        let _commit = Commit(self, began.is_ok());
+        f()
     }
 
     /// Journals a step of the bus.
@@ -144,6 +194,14 @@ impl QueueDb {
             .map_err(|e| EngineError::state("cannot move the queues' clock", e))?;
         Ok(true)
     }
+}
+
+/// Creates the queues' and the journal's tables on `conn`.
+fn schema(conn: &Connection) -> Result<(), EngineError> {
+    conn.execute_batch(PRAGMAS)
+        .and_then(|()| conn.execute_batch(SCHEMA))
+        .and_then(|()| conn.execute_batch(journal::SCHEMA))
+        .map_err(|e| EngineError::state("cannot create the queues' schema", e))
 }
 
 /// One region's queue in front of one function.
@@ -293,32 +351,35 @@ impl Queue for SqliteQueue {
     }
 
     async fn delete(&self, done: &[&Received]) -> Result<(), QueueError> {
-        let conn = self.db.conn();
+        let err = || failed(&self.name, "DeleteMessage");
+        let mut conn = self.db.conn();
+        let tx = conn.transaction().map_err(err())?;
         for msg in done {
-            conn.execute(
-                "DELETE FROM messages WHERE message_id = ?1",
-                params![msg.receipt],
-            )
-            .map_err(failed(&self.name, "DeleteMessage"))?;
+            tx.prepare_cached("DELETE FROM messages WHERE message_id = ?1")
+                .and_then(|mut stmt| stmt.execute(params![msg.receipt]))
+                .map_err(err())?;
         }
-        Ok(())
+        tx.commit().map_err(err())
     }
 
     async fn release(&self, failed_: &[(&Received, String)]) -> Result<(), QueueError> {
-        let conn = self.db.conn();
+        let err = || failed(&self.name, "release");
+        let mut conn = self.db.conn();
+        let tx = conn.transaction().map_err(err())?;
         for (msg, reason) in failed_ {
             // It stays hidden until its visibility timeout ends, as in SQS.
-            conn.execute(
-                "UPDATE messages SET last_error = ?2 WHERE message_id = ?1",
-                params![msg.receipt, reason],
-            )
-            .map_err(failed(&self.name, "release"))?;
+            tx.prepare_cached("UPDATE messages SET last_error = ?2 WHERE message_id = ?1")
+                .and_then(|mut stmt| stmt.execute(params![msg.receipt, reason]))
+                .map_err(err())?;
         }
-        Ok(())
+        tx.commit().map_err(err())
     }
 
     async fn note(&self, results: &[RecordResult]) {
         let conn = self.db.conn();
+        // One commit for the batch; the journal only explains, so without a transaction it is
+        // written row by row.
+        let tx = conn.unchecked_transaction().ok();
         match self.mapping.delivery {
             Delivery::Batch => self.invoked(&conn, results),
             // EventBridge invokes the function once per event.
@@ -327,6 +388,9 @@ impl Queue for SqliteQueue {
                     self.invoked(&conn, std::slice::from_ref(r));
                 }
             }
+        }
+        if let Some(Err(e)) = tx.map(|tx| tx.commit()) {
+            tracing::warn!(error = %e, "cannot write to the journal");
         }
     }
 

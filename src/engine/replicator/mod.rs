@@ -27,7 +27,7 @@ use crate::contract::Region;
 use crate::ports::{PortError, Reason};
 use crate::store::item::s;
 
-use apply::{apply, position_pk, save_position};
+use apply::{apply_all, position_pk, write_of};
 
 /// Most stream records read per call.
 const PAGE: i32 = 100;
@@ -63,6 +63,24 @@ pub struct Replicator {
     replicas: Vec<Replica>,
     links: Mutex<BTreeMap<(Region, Region), Link>>,
     streams: Mutex<HashMap<Region, String>>,
+    /// Each stream's shards, as last described; described again once one is closed.
+    shards: Mutex<HashMap<Region, Vec<String>>>,
+    /// Where each (source, target, shard) was left: what this process knows, so an idle pass
+    /// costs one `GetRecords` per pair. Lost with the process, and then read again.
+    cursors: Mutex<HashMap<(Region, Region, String), Cursor>>,
+}
+
+/// Where the copy of one shard to one target was left.
+#[derive(Debug, Clone, Default)]
+struct Cursor {
+    /// The last sequence number applied.
+    position: Option<String>,
+    /// The iterator after it, when the last page was read whole.
+    iterator: Option<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 pub(super) fn storage(operation: &str, e: impl Into<crate::store::SdkFailure>) -> PortError {
@@ -76,6 +94,8 @@ impl Replicator {
             replicas,
             links: Mutex::new(BTreeMap::new()),
             streams: Mutex::new(HashMap::new()),
+            shards: Mutex::new(HashMap::new()),
+            cursors: Mutex::new(HashMap::new()),
         }
     }
 
@@ -132,22 +152,7 @@ impl Replicator {
             Link::Lagged(lag) => lag,
         };
         let arn = self.stream_arn(from).await?;
-        let stream = from
-            .streams
-            .describe_stream()
-            .stream_arn(&arn)
-            .send()
-            .await
-            .map_err(|e| storage("DescribeStream", e))?;
-        let shards: Vec<String> = stream
-            .stream_description()
-            .map(|d| {
-                d.shards()
-                    .iter()
-                    .filter_map(|s| s.shard_id().map(str::to_owned))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let shards = self.shards(from, &arn).await?;
         let mut applied = 0;
         let mut budget = limit;
         for shard in shards {
@@ -163,6 +168,31 @@ impl Replicator {
         Ok(applied)
     }
 
+    /// The shards of `from`'s stream.
+    async fn shards(&self, from: &Replica, arn: &str) -> Result<Vec<String>, PortError> {
+        if let Some(shards) = lock(&self.shards).get(&from.region) {
+            return Ok(shards.clone());
+        }
+        let stream = from
+            .streams
+            .describe_stream()
+            .stream_arn(arn)
+            .send()
+            .await
+            .map_err(|e| storage("DescribeStream", e))?;
+        let shards: Vec<String> = stream
+            .stream_description()
+            .map(|d| {
+                d.shards()
+                    .iter()
+                    .filter_map(|s| s.shard_id().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        lock(&self.shards).insert(from.region.clone(), shards.clone());
+        Ok(shards)
+    }
+
     /// Copies one shard's records after the stored position; answers (applied, read).
     async fn copy_shard(
         &self,
@@ -173,43 +203,84 @@ impl Replicator {
         limit: usize,
         min_age: Duration,
     ) -> Result<(u64, usize), PortError> {
-        let mut iterator =
-            iterator(from, arn, shard, self.position(from, to, shard).await?).await?;
-        let (mut applied, mut read, mut last) = (0, 0, None);
-        'pages: while let Some(it) = iterator.take() {
+        let key = (from.region.clone(), to.region.clone(), shard.to_owned());
+        let known = lock(&self.cursors).get(&key).cloned();
+        let mut cursor = match known {
+            Some(c) => c,
+            None => Cursor {
+                position: self.position(from, to, shard).await?,
+                iterator: None,
+            },
+        };
+        let (mut applied, mut read) = (0, 0);
+        loop {
             let page = (limit - read).min(PAGE as usize) as i32;
             if page == 0 {
                 break;
             }
-            let out = from
+            let it = match cursor.iterator.take() {
+                Some(it) => it,
+                None => match iterator(from, arn, shard, cursor.position.clone()).await? {
+                    Some(it) => it,
+                    None => break,
+                },
+            };
+            let out = match from
                 .streams
                 .get_records()
-                .shard_iterator(it)
+                .shard_iterator(&it)
                 .limit(page)
                 .send()
                 .await
-                .map_err(|e| storage("GetRecords", e))?;
-            if out.records().is_empty() {
+            {
+                Ok(out) => out,
+                // An iterator kept too long expires: the position gives a fresh one.
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|se| se.is_expired_iterator_exception()) =>
+                {
+                    continue;
+                }
+                Err(e) => return Err(storage("GetRecords", e)),
+            };
+            let records = out.records();
+            let taken = records
+                .iter()
+                .take_while(|r| old_enough(r, min_age))
+                .count();
+            let mut writes = Vec::new();
+            for record in &records[..taken] {
+                writes.extend(write_of(from, to, record)?);
+            }
+            let last = records[..taken]
+                .iter()
+                .rev()
+                .find_map(|r| r.dynamodb().and_then(|d| d.sequence_number()));
+            if let Some(seq) = last {
+                applied += apply_all(from, to, writes, shard, seq).await?;
+                cursor.position = Some(seq.to_owned());
+            }
+            read += taken;
+            if taken < records.len() {
+                // A record too young for the link: read again from the position next time.
                 break;
             }
-            for record in out.records() {
-                if !old_enough(record, min_age) {
-                    break 'pages;
+            let empty = records.is_empty();
+            let records_read = records.len();
+            match out.next_shard_iterator.clone() {
+                Some(next) => cursor.iterator = Some(next),
+                // The shard is closed: its children show in the stream's next description.
+                None => {
+                    lock(&self.shards).remove(&from.region);
+                    break;
                 }
-                if apply(from, to, record).await? {
-                    applied += 1;
-                }
-                read += 1;
-                last = record
-                    .dynamodb()
-                    .and_then(|d| d.sequence_number())
-                    .map(str::to_owned);
             }
-            iterator = out.next_shard_iterator.clone();
+            // A short page is the shard's end for now: the next pass reads on from here.
+            if empty || records_read < page as usize {
+                break;
+            }
         }
-        if let Some(seq) = last {
-            save_position(from, to, shard, &seq).await?;
-        }
+        lock(&self.cursors).insert(key, cursor);
         Ok((applied, read))
     }
 
