@@ -91,7 +91,9 @@ impl AwsEngine {
             });
         }
         Ok(Self {
-            replicator: config.emulated().then(|| Replicator::new(replicas)),
+            replicator: config
+                .emulated()
+                .then(|| Replicator::new(replicas).one_at_a_time()),
             config,
             topology,
             regions,

@@ -157,8 +157,8 @@ pub(super) async fn apply_all(
     from: &Replica,
     to: &Replica,
     writes: Vec<Write>,
-    shard: &str,
-    seq: &str,
+    (shard, seq): (&str, &str),
+    batched: bool,
 ) -> Result<u64, PortError> {
     // Of two writes of one item in a page, the later wins anyway: only it is sent.
     let mut last: Vec<Write> = Vec::with_capacity(writes.len());
@@ -181,7 +181,11 @@ pub(super) async fn apply_all(
         } else {
             None
         };
-        applied += apply_chunk(to, chunk, position).await?;
+        applied += if batched {
+            apply_chunk(to, chunk, position).await?
+        } else {
+            one_at_a_time(to, chunk, position).await?
+        };
     }
     Ok(applied)
 }
@@ -244,9 +248,11 @@ async fn apply_chunk(
     }
 }
 
-/// The chunk's writes one transaction each, then the position: the path for a failure that
-/// names no refused write (an item the store takes alone, an emulator's limits).
-async fn one_at_a_time(
+/// The chunk's writes one call each (`PutItem`, `DeleteItem`), then the position: the path for
+/// a failure that names no refused write (an item the store takes alone, an emulator's
+/// limits), and the whole path where transactions cost more than they save
+/// ([`super::Replicator::one_at_a_time`]).
+pub(super) async fn one_at_a_time(
     to: &Replica,
     chunk: Vec<Write>,
     position: Option<TransactWriteItem>,
@@ -256,24 +262,38 @@ async fn one_at_a_time(
         let is_position = w
             .put()
             .is_some_and(|p| p.condition_expression() == Some(AHEAD));
-        let sent = to
-            .dynamo
-            .transact_write_items()
-            .transact_items(w)
-            .send()
-            .await;
-        match sent {
-            Ok(_) => applied += u64::from(!is_position),
-            Err(e) => {
-                let refused = matches!(
-                    e.as_service_error(),
-                    Some(TransactWriteItemsError::TransactionCanceledException(c))
-                        if c.cancellation_reasons().iter().any(|r| r.code() == Some(crate::store::CONDITION_FAILED))
-                );
-                if !refused {
-                    return Err(storage("TransactWriteItems (replica)", e));
-                }
-            }
+        let done = if let Some(p) = w.put() {
+            to.dynamo
+                .put_item()
+                .table_name(p.table_name())
+                .set_item(Some(p.item().clone()))
+                .set_condition_expression(p.condition_expression().map(str::to_owned))
+                .set_expression_attribute_names(p.expression_attribute_names().cloned())
+                .set_expression_attribute_values(p.expression_attribute_values().cloned())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(crate::store::SdkFailure::from)
+        } else if let Some(d) = w.delete() {
+            to.dynamo
+                .delete_item()
+                .table_name(d.table_name())
+                .set_key(Some(d.key().clone()))
+                .set_condition_expression(d.condition_expression().map(str::to_owned))
+                .set_expression_attribute_names(d.expression_attribute_names().cloned())
+                .set_expression_attribute_values(d.expression_attribute_values().cloned())
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(crate::store::SdkFailure::from)
+        } else {
+            Ok(())
+        };
+        match done {
+            Ok(()) => applied += u64::from(!is_position),
+            // The target holds a later write (or a later position): nothing to do.
+            Err(f) if f.is("ConditionalCheckFailedException") => {}
+            Err(f) => return Err(storage("a replica write", f)),
         }
     }
     Ok(applied)

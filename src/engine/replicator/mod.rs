@@ -68,6 +68,8 @@ pub struct Replicator {
     /// Where each (source, target, shard) was left: what this process knows, so an idle pass
     /// costs one `GetRecords` per pair. Lost with the process, and then read again.
     cursors: Mutex<HashMap<(Region, Region, String), Cursor>>,
+    /// Whether a page is applied as transactions ([`apply`]) or one write at a time.
+    batched: bool,
 }
 
 /// Where the copy of one shard to one target was left.
@@ -96,7 +98,20 @@ impl Replicator {
             streams: Mutex::new(HashMap::new()),
             shards: Mutex::new(HashMap::new()),
             cursors: Mutex::new(HashMap::new()),
+            batched: true,
         }
+    }
+
+    /// The same replicator for moto: each record applied alone (`PutItem`, `DeleteItem`), and
+    /// a fresh shard iterator on every pass. moto's `TransactWriteItems` deep-copies each table
+    /// it touches and, when cancelled, puts the copies back (`moto/dynamodb/models/__init__.py`,
+    /// `transact_write_items`), with no lock, so it would undo what other clients wrote
+    /// meanwhile; and an iterator taken before the rollback still reads the old copy's stream,
+    /// records of the cancelled transaction included (`tests/contract.rs` saw a duplicate add
+    /// replicated as 14 where its region held 7).
+    pub fn one_at_a_time(mut self) -> Self {
+        self.batched = false;
+        self
     }
 
     /// Sets the link from `from` to `to`.
@@ -257,7 +272,7 @@ impl Replicator {
                 .rev()
                 .find_map(|r| r.dynamodb().and_then(|d| d.sequence_number()));
             if let Some(seq) = last {
-                applied += apply_all(from, to, writes, shard, seq).await?;
+                applied += apply_all(from, to, writes, (shard, seq), self.batched).await?;
                 cursor.position = Some(seq.to_owned());
             }
             read += taken;
@@ -279,6 +294,10 @@ impl Replicator {
             if empty || records_read < page as usize {
                 break;
             }
+        }
+        if !self.batched {
+            // See [`Replicator::one_at_a_time`]: moto's iterators outlive its rollbacks.
+            cursor.iterator = None;
         }
         lock(&self.cursors).insert(key, cursor);
         Ok((applied, read))
