@@ -22,15 +22,7 @@ impl<'a> Client<'a> {
     }
 
     fn home(&self, field: &str, who: &Participant) -> Result<Region, ContractError> {
-        self.engine
-            .topology()
-            .home_of(who)
-            .cloned()
-            .ok_or_else(|| ContractError::Unknown {
-                field: field.into(),
-                what: "participant",
-                name: who.to_string(),
-            })
+        self.engine.topology().home(field, who).cloned()
     }
 
     fn participant(field: &str, name: &str) -> Result<Participant, ContractError> {

@@ -119,8 +119,16 @@ fn converse(tag: &str, flags: &[&str]) {
     alex.wait_for("write `name: message`");
     alex.type_line("/stock nike");
     let screen = alex.wait_for("← stock: ");
-    // What alex typed is not shown as received.
-    assert!(!screen.contains("← kate: how are you?"), "{screen}");
+    // alex's screen shows what kate sent him, and what he typed is not shown as received from
+    // himself (his inbox holds what others sent him, nothing he sent).
+    assert!(
+        screen.contains(&format!("← kate: fine, and you? ({tag})")),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains(&format!("← alex: how are you? ({tag})")),
+        "{screen}"
+    );
 }
 
 #[test]

@@ -20,7 +20,7 @@ pub mod aws;
 
 pub use names::Names;
 pub use pump::settings;
-pub use trace::{Stats, Trace, TraceStep};
+pub use trace::{Stats, Step, Trace, TraceStep};
 
 use std::sync::Arc;
 
@@ -159,14 +159,7 @@ pub trait Engine: Send + Sync {
 
     /// `owner`'s inbox (read in their home region), oldest first.
     async fn inbox(&self, owner: &Participant) -> Result<Vec<InboxEntry>, EngineError> {
-        let home = self
-            .topology()
-            .home_of(owner)
-            .ok_or_else(|| ContractError::Unknown {
-                field: "participant".into(),
-                what: "participant",
-                name: owner.to_string(),
-            })?;
+        let home = self.topology().home("participant", owner)?;
         Ok(self.ports(home)?.inboxes.inbox(owner).await?)
     }
 

@@ -6,6 +6,90 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+/// What happened to an event at one step of its path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Step {
+    /// Put on its first bus.
+    Published,
+    /// Forwarded onto another region's bus, and arrived there.
+    Arrived,
+    /// A rule sent it to another region's bus.
+    Forwarded,
+    /// A rule put it on a function's queue.
+    Queued,
+    /// No rule of the bus matched it: dropped, as EventBridge does.
+    Unmatched,
+    /// Received from its queue by the event source mapping.
+    Received,
+    /// Handled: its effect is in the store.
+    Applied,
+    /// Handled before: nothing changed.
+    Duplicate,
+    /// Failed in a way a retry may mend.
+    Retryable,
+    /// Failed for good.
+    Permanent,
+    /// Set aside as a dead letter.
+    Dead,
+}
+
+impl Step {
+    /// Every step.
+    pub const ALL: [Step; 11] = [
+        Step::Published,
+        Step::Arrived,
+        Step::Forwarded,
+        Step::Queued,
+        Step::Unmatched,
+        Step::Received,
+        Step::Applied,
+        Step::Duplicate,
+        Step::Retryable,
+        Step::Permanent,
+        Step::Dead,
+    ];
+
+    /// The step's name, as the journal stores it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Published => "published",
+            Step::Arrived => "arrived",
+            Step::Forwarded => "forwarded",
+            Step::Queued => "queued",
+            Step::Unmatched => "unmatched",
+            Step::Received => "received",
+            Step::Applied => "applied",
+            Step::Duplicate => "duplicate",
+            Step::Retryable => "retryable",
+            Step::Permanent => "permanent",
+            Step::Dead => "dead",
+        }
+    }
+
+    /// The step named `name`.
+    pub fn parse(name: &str) -> Option<Step> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
+    /// The step a handler's result is.
+    pub fn of(result: &Result<crate::ports::Outcome, crate::handler::HandlerError>) -> Step {
+        use crate::ports::Outcome;
+        match result {
+            Ok(Outcome::Applied) => Step::Applied,
+            Ok(Outcome::Duplicate) => Step::Duplicate,
+            Err(e) if e.is_permanent() => Step::Permanent,
+            Err(_) => Step::Retryable,
+        }
+    }
+}
+
+impl std::fmt::Display for Step {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// One step of an event's path.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TraceStep {
@@ -13,9 +97,8 @@ pub struct TraceStep {
     pub at: DateTime<Utc>,
     /// Where.
     pub region: String,
-    /// What: `published`, `arrived`, `forwarded`, `queued`, `unmatched`, `received`,
-    /// `applied`, `duplicate`, `retryable`, `permanent`, `dead`.
-    pub step: String,
+    /// What.
+    pub step: Step,
     /// The rule, queue, receive count, error…
     pub detail: String,
     /// The function that handled it, for the handling steps.
@@ -47,8 +130,10 @@ impl Trace {
         let _ = writeln!(out, "{indent}event {}", self.event_id);
         for s in &self.steps {
             let since = (s.at - start).num_milliseconds();
-            let what = match (&s.function, s.step.as_str()) {
-                (Some(f), "applied" | "duplicate") => format!("handled by {f}: {}", s.step),
+            let what = match (&s.function, s.step) {
+                (Some(f), Step::Applied | Step::Duplicate) => {
+                    format!("handled by {f}: {}", s.step)
+                }
                 (Some(f), kind) => format!("{f} failed ({kind}): {}", s.detail),
                 (None, step) => format!("{step:<9} {}", s.detail),
             };

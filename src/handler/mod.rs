@@ -115,14 +115,7 @@ pub(crate) fn known(
     field: &str,
     who: &Participant,
 ) -> Result<(), ContractError> {
-    match topology.home_of(who) {
-        Some(_) => Ok(()),
-        None => Err(ContractError::Unknown {
-            field: field.to_owned(),
-            what: "participant",
-            name: who.to_string(),
-        }),
-    }
+    topology.home(field, who).map(|_| ())
 }
 
 /// The home of participant `who` (in `field`); a bot is named as a bot, with `bot_rule`.
@@ -135,16 +128,7 @@ pub(crate) fn participant_home<'t>(
     if topology.bot(who).is_some() {
         return Err(ContractError::field(field, format!("{who} is {bot_rule}")));
     }
-    topology
-        .participants
-        .iter()
-        .find(|p| &p.name == who)
-        .map(|p| &p.home)
-        .ok_or_else(|| ContractError::Unknown {
-            field: field.to_owned(),
-            what: "participant",
-            name: who.to_string(),
-        })
+    topology.participant_home(field, who)
 }
 
 /// Checks that `home` is the region the handler runs in.

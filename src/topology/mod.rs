@@ -15,7 +15,7 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::contract::{Participant, Region, Store, Text};
+use crate::contract::{ContractError, Participant, Region, Store, Text};
 
 pub use rules::{Function, Rule, Target};
 
@@ -124,6 +124,26 @@ impl Topology {
             .or_else(|| self.bot(who).map(|b| &b.home))
     }
 
+    /// The home region of participant or bot `who`, given in `field`: an unknown name is an
+    /// error naming the field.
+    pub fn home(&self, field: &str, who: &Participant) -> Result<&Region, ContractError> {
+        self.home_of(who)
+            .ok_or_else(|| unknown_participant(field, who))
+    }
+
+    /// The home region of `who`, given in `field`, who must be a participant, not a bot.
+    pub fn participant_home(
+        &self,
+        field: &str,
+        who: &Participant,
+    ) -> Result<&Region, ContractError> {
+        self.participants
+            .iter()
+            .find(|p| &p.name == who)
+            .map(|p| &p.home)
+            .ok_or_else(|| unknown_participant(field, who))
+    }
+
     /// The bot of that name, if it is one.
     pub fn bot(&self, who: &Participant) -> Option<&Bot> {
         self.bots.iter().find(|b| &b.name == who)
@@ -140,5 +160,14 @@ impl Topology {
     /// Whether the region is one of the topology's.
     pub fn has_region(&self, region: &Region) -> bool {
         self.regions.contains(region)
+    }
+}
+
+/// `who`, given in `field`, is no participant or bot of the topology.
+fn unknown_participant(field: &str, who: &Participant) -> ContractError {
+    ContractError::Unknown {
+        field: field.to_owned(),
+        what: "participant",
+        name: who.to_string(),
     }
 }

@@ -26,6 +26,10 @@ const MAX_PASSES: u32 = 10_000;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(60);
 /// On AWS: the pause between two looks at the queues.
 const DRAIN_POLL: Duration = Duration::from_secs(1);
+/// On an emulator: the pause before another pass when nothing was ready but messages are
+/// hidden (in flight, or waiting out their visibility timeout). The wait is the timeout's;
+/// looking often ends it as soon as it is over.
+const IDLE_POLL: Duration = Duration::from_millis(200);
 
 /// One region's clients.
 pub(super) struct RegionClients {
@@ -292,7 +296,7 @@ impl Engine for AwsEngine {
             let idle = *idle_since.get_or_insert_with(Instant::now);
             match self.waiting().await {
                 Ok(0) => return Ok(report),
-                Ok(_) if idle.elapsed() < DRAIN_TIMEOUT => tokio::time::sleep(DRAIN_POLL).await,
+                Ok(_) if idle.elapsed() < DRAIN_TIMEOUT => tokio::time::sleep(IDLE_POLL).await,
                 Ok(n) => {
                     return Err(EngineError::state(
                         "draining the emulator's queues",

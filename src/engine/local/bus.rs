@@ -10,11 +10,11 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::Utc;
 use serde_json::Value;
 
-use super::journal::{self, Step};
-use super::queues::QueueDb;
+use super::journal::{self, Entry};
+use super::state::StateDb;
 use crate::contract::{Event, Region};
 use crate::engine::pump::ACCOUNT;
-use crate::engine::{EngineError, Names};
+use crate::engine::{EngineError, Names, Step};
 use crate::pattern::Pattern;
 use crate::ports::{Bus, PortError, Reason};
 use crate::topology::{Target, Topology};
@@ -32,12 +32,12 @@ struct CompiledRule {
 pub struct Buses {
     rules: BTreeMap<Region, Vec<CompiledRule>>,
     names: Names,
-    queues: Arc<QueueDb>,
+    queues: Arc<StateDb>,
 }
 
 impl Buses {
     /// The buses of every region of `topology`, delivering into `queues`.
-    pub fn new(topology: &Topology, queues: Arc<QueueDb>) -> Result<Self, EngineError> {
+    pub fn new(topology: &Topology, queues: Arc<StateDb>) -> Result<Self, EngineError> {
         let mut rules = BTreeMap::new();
         for region in &topology.regions {
             let compiled = topology
@@ -85,15 +85,16 @@ impl Buses {
             .get(region)
             .ok_or_else(|| fail(format!("no bus in region {region}")))?;
         let (event_id, cause, summary) = journal::about(envelope);
-        let step = |step, detail| Step {
-            region: region.as_str(),
-            step,
-            detail,
+        let step = |step, detail| Entry {
             event_id,
             cause,
-            ..Step::default()
+            ..Entry::new(region.as_str(), step, detail)
         };
-        let on = if hops == 0 { "published" } else { "arrived" };
+        let on = if hops == 0 {
+            Step::Published
+        } else {
+            Step::Arrived
+        };
         self.queues
             .journal(&step(on, format!("on {region}'s bus: {summary}")));
         let mut matched = false;
@@ -105,7 +106,7 @@ impl Buses {
             // EventBridge drops an event no rule matches; so does this bus, but says so.
             tracing::warn!(%region, event = %envelope, "no rule matched the event");
             self.queues
-                .journal(&step("unmatched", "no rule matched: dropped".into()));
+                .journal(&step(Step::Unmatched, "no rule matched: dropped".into()));
         }
         Ok(())
     }
@@ -132,13 +133,11 @@ impl Buses {
                 Ok(())
             }
             Target::Bus(other) => {
-                self.queues.journal(&Step {
-                    region: region.as_str(),
-                    step: "forwarded",
-                    detail: format!("rule {} → {other}'s bus", rule.name),
+                let detail = format!("rule {} → {other}'s bus", rule.name);
+                self.queues.journal(&Entry {
                     event_id,
                     cause,
-                    ..Step::default()
+                    ..Entry::new(region.as_str(), Step::Forwarded, detail)
                 });
                 self.put_event(other, envelope, hops + 1)
             }
@@ -190,4 +189,73 @@ pub fn envelope(region: &Region, event: &Event) -> Value {
     e.resources = Some(Vec::new());
     e.detail = event.detail();
     serde_json::to_value(e).expect("an EventBridge event serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// Buses over regions `r0`…`r<n>` where each `r<i>` forwards every moebi event to
+    /// `r<i+1>`, and the last one delivers it to its stock-add queue.
+    fn chain(n: usize, queues: &Arc<StateDb>) -> Buses {
+        let region = |i: usize| Region::parse(&format!("r{i}")).unwrap();
+        let pattern = || Pattern::parse(&json!({ "source": [crate::contract::SOURCE] })).unwrap();
+        let rules = (0..=n)
+            .map(|i| {
+                let target = if i == n {
+                    Target::Queue(crate::topology::Function::StockAdd)
+                } else {
+                    Target::Bus(region(i + 1))
+                };
+                let name = format!("rule-{i}");
+                (
+                    region(i),
+                    vec![CompiledRule {
+                        name,
+                        pattern: pattern(),
+                        target,
+                    }],
+                )
+            })
+            .collect();
+        Buses {
+            rules,
+            names: Names::default(),
+            queues: Arc::clone(queues),
+        }
+    }
+
+    fn queued(queues: &StateDb) -> i64 {
+        let conn = queues.conn();
+        conn.query_row("SELECT COUNT(*) FROM messages", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    fn put(buses: &Buses) -> Result<(), PortError> {
+        let event = json!({ "source": "moebi", "detail-type": "x", "detail": { "id": "e-1" } });
+        buses.put_event(&Region::parse("r0").unwrap(), &event, 0)
+    }
+
+    #[test]
+    fn an_event_crosses_as_many_buses_as_the_hop_limit_allows() {
+        let queues = StateDb::memory().unwrap();
+        put(&chain(MAX_HOPS, &queues)).unwrap();
+        assert_eq!(queued(&queues), 1);
+        let trace = queues.trace("e-1").unwrap().unwrap();
+        let forwarded = trace.steps.iter().filter(|s| s.step == Step::Forwarded);
+        assert_eq!(forwarded.count(), MAX_HOPS);
+    }
+
+    #[test]
+    fn an_event_forwarded_past_the_hop_limit_is_refused_and_queued_nowhere() {
+        let queues = StateDb::memory().unwrap();
+        let err = put(&chain(MAX_HOPS + 1, &queues)).unwrap_err();
+        assert!(
+            err.to_string().contains("PutEvents on r5")
+                && format!("{err:?}").contains("forwarded more than 4 times: the routes loop"),
+            "{err:?}"
+        );
+        assert_eq!(queued(&queues), 0);
+    }
 }

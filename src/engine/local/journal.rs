@@ -7,8 +7,8 @@
 use rusqlite::{params, Connection};
 use serde_json::Value;
 
-use super::queues::QueueDb;
-use crate::engine::{EngineError, Trace, TraceStep};
+use super::state::StateDb;
+use crate::engine::{EngineError, Step, Trace, TraceStep};
 use std::time::Duration;
 
 use crate::handler::HandlerError;
@@ -41,10 +41,10 @@ CREATE TABLE IF NOT EXISTS invocations (
 ";
 
 /// One step to write down.
-#[derive(Debug, Default)]
-pub(super) struct Step<'a> {
+#[derive(Debug)]
+pub(super) struct Entry<'a> {
     pub region: &'a str,
-    pub step: &'static str,
+    pub step: Step,
     pub detail: String,
     pub event_id: Option<&'a str>,
     pub message_id: Option<&'a str>,
@@ -53,23 +53,39 @@ pub(super) struct Step<'a> {
     pub ms: Option<f64>,
 }
 
+impl<'a> Entry<'a> {
+    /// `step` in `region`, saying `detail`, of no event or message yet.
+    pub fn new(region: &'a str, step: Step, detail: String) -> Self {
+        Self {
+            region,
+            step,
+            detail,
+            event_id: None,
+            message_id: None,
+            cause: None,
+            function: None,
+            ms: None,
+        }
+    }
+}
+
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
 
 /// Writes a step. The journal only explains: a step it cannot write is logged, and what the
 /// step did stands.
-pub(super) fn write(conn: &Connection, s: &Step<'_>) {
+pub(super) fn write(conn: &Connection, s: &Entry<'_>) {
     let done = conn
         .prepare_cached(
             "INSERT INTO journal (at_ms, region, step, detail, event_id, message_id, cause, function, ms)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .and_then(|mut stmt| {
-            stmt.execute(params![now_ms(), s.region, s.step, s.detail, s.event_id, s.message_id, s.cause, s.function, s.ms])
+            stmt.execute(params![now_ms(), s.region, s.step.as_str(), s.detail, s.event_id, s.message_id, s.cause, s.function, s.ms])
         });
     if let Err(e) = done {
-        tracing::warn!(error = %e, step = s.step, "cannot write to the journal");
+        tracing::warn!(error = %e, step = s.step.as_str(), "cannot write to the journal");
     }
 }
 
@@ -85,19 +101,16 @@ pub(super) fn invocation<'a>(
     let mut tally = Tally::default();
     for (message_id, result, elapsed) in records {
         tally.count(result, elapsed);
-        let (step, detail) = match result {
-            Ok(Outcome::Applied) => ("applied", String::new()),
-            Ok(Outcome::Duplicate) => ("duplicate", String::new()),
-            Err(e) => (crate::observe::error_kind(e), crate::report(e)),
-        };
-        let s = Step {
-            region,
-            step,
-            detail,
+        let detail = result
+            .as_ref()
+            .err()
+            .map(|e| crate::report(e))
+            .unwrap_or_default();
+        let s = Entry {
             message_id: Some(message_id),
             function: Some(function),
             ms: Some(elapsed.as_secs_f64() * 1000.0),
-            ..Step::default()
+            ..Entry::new(region, Step::of(result), detail)
         };
         write(conn, &s);
     }
@@ -136,7 +149,7 @@ pub(super) fn about(envelope: &Value) -> (Option<&str>, Option<&str>, String) {
 
 type Row = (i64, String, String, String, Option<String>);
 
-impl QueueDb {
+impl StateDb {
     /// Journals an invocation made directly (`moebi replay`), as Lambda's Invoke would: not a
     /// cold start, the engine having run before. A single event took `elapsed`.
     pub fn invoked(
@@ -194,14 +207,16 @@ impl QueueDb {
         }
         let steps = rows
             .into_iter()
-            .map(|(at_ms, region, step, detail, function)| TraceStep {
-                at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
-                region,
-                step,
-                detail,
-                function,
+            .map(|(at_ms, region, step, detail, function)| {
+                Ok(TraceStep {
+                    at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+                    region,
+                    step: journaled(&step)?,
+                    detail,
+                    function,
+                })
             })
-            .collect();
+            .collect::<Result<_, EngineError>>()?;
         let mut children = Vec::new();
         // A reply to a reply cannot happen (bots never answer bots); the depth bound says so.
         if depth < 4 {
@@ -246,14 +261,14 @@ impl QueueDb {
                 .map_err(failed)?;
             for (step, n) in counts {
                 let n = n as u64;
-                match step.as_str() {
-                    "applied" => s.handled += n,
-                    "duplicate" => {
+                match journaled(&step)? {
+                    Step::Applied => s.handled += n,
+                    Step::Duplicate => {
                         s.handled += n;
                         s.duplicates += n;
                     }
-                    "retryable" => s.retryable += n,
-                    "permanent" => s.permanent += n,
+                    Step::Retryable => s.retryable += n,
+                    Step::Permanent => s.permanent += n,
                     _ => {}
                 }
             }
@@ -266,6 +281,16 @@ impl QueueDb {
         }
         Ok(stats)
     }
+}
+
+/// The step a journal row names; a name this engine never writes means the journal is not its.
+fn journaled(name: &str) -> Result<Step, EngineError> {
+    Step::parse(name).ok_or_else(|| {
+        EngineError::state(
+            "cannot read the journal",
+            crate::ports::Reason(format!("it holds an unknown step {name:?}")),
+        )
+    })
 }
 
 /// The `p` quantile of sorted values (nearest rank); 0 for none.

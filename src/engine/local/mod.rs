@@ -16,6 +16,7 @@ mod dynamo;
 mod inprocess;
 mod journal;
 mod queues;
+mod state;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -35,7 +36,8 @@ use crate::ports::Ports;
 use crate::store::DynamoStore;
 use crate::topology::Topology;
 use bus::{Buses, RegionBus};
-use queues::{QueueDb, SqliteQueue};
+use queues::SqliteQueue;
+use state::StateDb;
 
 /// One region on the embedded engine.
 struct LocalRegion {
@@ -50,7 +52,7 @@ pub struct LocalEngine {
     topology: Arc<Topology>,
     regions: BTreeMap<Region, LocalRegion>,
     replicator: Replicator,
-    queues: Arc<QueueDb>,
+    queues: Arc<StateDb>,
     /// The lock on the state directory, held while the engine lives ([`LocalEngine::exclusive`]).
     _lock: Option<std::fs::File>,
 }
@@ -73,7 +75,7 @@ impl LocalEngine {
         } else {
             Some(lock(&dir.join("init.lock")).await?)
         };
-        let queues = QueueDb::open(dir)?;
+        let queues = StateDb::open(dir)?;
         let mut dynamos = Vec::new();
         for region in &topology.regions {
             dynamos.push(EmbeddedDynamo::open_table(&path(region), &names.table, region).await?);
@@ -90,7 +92,7 @@ impl LocalEngine {
 
     fn assemble(
         topology: Topology,
-        queues: Arc<QueueDb>,
+        queues: Arc<StateDb>,
         dynamos: Vec<EmbeddedDynamo>,
     ) -> Result<Self, EngineError> {
         let topology = Arc::new(topology);
@@ -224,7 +226,7 @@ async fn lock(path: &Path) -> Result<std::fs::File, EngineError> {
 /// the queues. It outlives the engines opened on it, as a state directory outlives processes.
 pub struct MemoryState {
     dynamos: Vec<EmbeddedDynamo>,
-    queues: Arc<QueueDb>,
+    queues: Arc<StateDb>,
 }
 
 impl MemoryState {
@@ -238,7 +240,7 @@ impl MemoryState {
             .collect::<Result<_, _>>()?;
         Ok(Self {
             dynamos,
-            queues: QueueDb::memory()?,
+            queues: StateDb::memory()?,
         })
     }
 

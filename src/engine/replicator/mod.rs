@@ -16,18 +16,18 @@
 //!   drives them, and [`Replicator::step`] copies a bounded number of records at a time.
 
 mod apply;
+mod stream;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use aws_sdk_dynamodbstreams::types::{Record, ShardIteratorType};
+use std::time::Duration;
 
 use crate::contract::Region;
 use crate::ports::{PortError, Reason};
 use crate::store::item::s;
 
 use apply::{apply_all, position_pk, write_of};
+use stream::{iterator, old_enough};
 
 /// Most stream records read per call.
 const PAGE: i32 = 100;
@@ -304,12 +304,7 @@ impl Replicator {
     }
 
     async fn stream_arn(&self, replica: &Replica) -> Result<String, PortError> {
-        if let Some(arn) = self
-            .streams
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&replica.region)
-        {
+        if let Some(arn) = lock(&self.streams).get(&replica.region) {
             return Ok(arn.clone());
         }
         let out = replica
@@ -327,10 +322,7 @@ impl Replicator {
                 source: Box::new(Reason("it has no stream: replication needs one".into())),
             })?
             .to_owned();
-        self.streams
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(replica.region.clone(), arn.clone());
+        lock(&self.streams).insert(replica.region.clone(), arn.clone());
         Ok(arn)
     }
 
@@ -357,47 +349,4 @@ impl Replicator {
             .and_then(|v| v.as_n().ok())
             .cloned())
     }
-}
-
-/// Whether a record may pass a link that lets records through at `min_age`.
-fn old_enough(record: &Record, min_age: Duration) -> bool {
-    if min_age.is_zero() {
-        return true;
-    }
-    let Some(created) = record
-        .dynamodb()
-        .and_then(|d| d.approximate_creation_date_time())
-    else {
-        return true;
-    };
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs_f64();
-    now - created.as_secs_f64() >= min_age.as_secs_f64()
-}
-
-/// An iterator over `from`'s shard after `position`, or from its start.
-async fn iterator(
-    from: &Replica,
-    arn: &str,
-    shard: &str,
-    position: Option<String>,
-) -> Result<Option<String>, PortError> {
-    let request = from
-        .streams
-        .get_shard_iterator()
-        .stream_arn(arn)
-        .shard_id(shard);
-    let request = match position {
-        Some(seq) => request
-            .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
-            .sequence_number(seq),
-        None => request.shard_iterator_type(ShardIteratorType::TrimHorizon),
-    };
-    Ok(request
-        .send()
-        .await
-        .map_err(|e| storage("GetShardIterator", e))?
-        .shard_iterator)
 }
