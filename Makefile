@@ -12,6 +12,7 @@ VENV    := .venv
 MOTO    := $(VENV)/aws/bin/moto_server
 LAMBDA  := $(VENV)/lambda/bin/cargo-lambda
 AWSCLI  := $(VENV)/awscli/bin/aws
+MINISTACK := $(VENV)/ministack/bin/ministack
 # cargo-lambda finds zig (from the ziglang package) through the venv's python on PATH.
 LAMBDA_PATH := $(abspath $(VENV)/lambda/bin):$(PATH)
 
@@ -19,6 +20,7 @@ MOTO_VERSION         := 5.2.5
 CARGO_LAMBDA_VERSION := 1.9.2
 ZIG_VERSION          := 0.13.0
 AWSCLI_VERSION       := 1.46.3
+MINISTACK_VERSION    := 1.5.33
 
 # `make watch` / `make invoke` / `make emulator`: where the local emulator listens, and the
 # region the watched functions run in.
@@ -44,7 +46,7 @@ help:
 	@echo "make fuzz   the decoders' property tests, CASES=100000 per property"
 	@echo "make bench  functions vs a Python peer (speed, memory, size, calls, cost), engine, simulation"
 	@echo "make replay FILE=events/...   make deploy"
-	@echo "make deploy-emulator   terraform apply of infra/ to moto, the scenario on it, compared with moebi setup"
+	@echo "make deploy-emulator   the dress rehearsal: infra/ on MiniStack with the real bootstraps, the scenario on it"
 
 include infra/infra.mk
 include benches/bench.mk
@@ -73,12 +75,13 @@ $(LAMBDA):
 TIMES := $(VENV)/test-times.tsv
 TIMED  = scripts/timed.sh $(TIMES)
 SIM_SEEDS_TEST ?= 10000
-test: $(MOTO) $(LAMBDA) $(AWSCLI)
+test: $(MOTO) $(LAMBDA) $(AWSCLI) $(MINISTACK)
 	@mkdir -p $(VENV) && rm -f $(TIMES)
 	$(TIMED) "build (dev, every target)" $(CARGO) build --workspace --all-targets
 	$(TIMED) "terraform checks" $(MAKE) --no-print-directory infra-test
 	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-faults test-lambda MOEBI_LAMBDA_BUILD=debug
-	$(TIMED) "deploy-emulator" $(MAKE) --no-print-directory deploy-emulator MOEBI=$(TARGET_DIR)/debug/moebi
+	$(MAKE) --no-print-directory debug-zips
+	$(TIMED) "deploy-emulator" $(MAKE) --no-print-directory deploy-emulator MOEBI=$(TARGET_DIR)/debug/moebi ARTIFACTS_DIR=$(TARGET_DIR)/lambda-debug
 	$(TIMED) "simulation ($(SIM_SEEDS_TEST) seeds)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --seeds $(SIM_SEEDS_TEST)
 	$(TIMED) "simulation (naive design)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --naive --seeds 1000
 	@scripts/timed.sh --table $(TIMES)
@@ -158,13 +161,35 @@ deploy: build
 	cd infra && terraform init && terraform apply -var artifacts_dir=$(TARGET_DIR)/lambda
 
 clean:
-	rm -rf .moebi $(TARGET_DIR)/lambda
+	rm -rf .moebi $(TARGET_DIR)/lambda $(TARGET_DIR)/lambda-native $(TARGET_DIR)/lambda-debug
 
-# infra/ applied by Terraform to a fresh emulator (moto, on a free loopback port), the scenario
-# played by moebi on what it made, checked with the AWS CLI, and compared with what `moebi setup`
-# makes in a second emulator (scripts/deploy-emulator.sh). Builds moebi first unless MOEBI=path.
-.PHONY: deploy-emulator
-deploy-emulator: $(MOTO) $(AWSCLI)
+# The dress rehearsal (scripts/deploy-emulator.sh): infra/ applied by Terraform to MiniStack (an
+# AWS API emulator that runs Lambda functions as local processes) with the real bootstraps, built
+# for this machine; the scenario published with the AWS CLI, every effect done by a bootstrap
+# MiniStack runs (rules, SQS event source mappings, global tables); then compared with what
+# `moebi setup` makes in a second MiniStack. ARTIFACTS_DIR=<dir of <fn>/bootstrap.zip> skips the
+# build (`make test` passes the dev build's bootstraps); DOCTOR=VAR runs every bootstrap without
+# the environment variable VAR, and the run must fail. Builds moebi first unless MOEBI=path.
+$(MINISTACK):
+	$(PYTHON) -m venv $(VENV)/ministack
+	$(VENV)/ministack/bin/pip install --quiet --disable-pip-version-check 'ministack==$(MINISTACK_VERSION)'
+
+# The shipped profile for this machine's architecture (MiniStack runs the bootstraps here; the
+# arm64 zips of `make build` fail with "Exec format error"), beside them in lambda-native/.
+NATIVE_LAMBDA_DIR = $(TARGET_DIR)/lambda-native
+.PHONY: deploy-emulator lambda-native debug-zips
+lambda-native: $(LAMBDA)
+	PATH="$(LAMBDA_PATH)" $(CARGO) lambda build --profile function --output-format zip \
+		--target $$(uname -m)-unknown-linux-gnu --lambda-dir $(NATIVE_LAMBDA_DIR) $(foreach f,$(FUNCTIONS),-p $(f))
+
+# The dev build's bootstraps (<target dir>/debug/<fn>), each zipped as `bootstrap`.
+DEBUG_ZIPS_DIR = $(TARGET_DIR)/lambda-debug
+debug-zips:
+	scripts/zip-bootstraps.sh $(TARGET_DIR)/debug $(DEBUG_ZIPS_DIR) $(FUNCTIONS)
+
+deploy-emulator: $(MINISTACK) $(AWSCLI)
 	$(if $(MOEBI),,$(CARGO) build --quiet --bin moebi)
-	MOEBI="$(or $(MOEBI),$(TARGET_DIR)/debug/moebi)" MOTO="$(MOTO)" AWS_CLI="$(AWSCLI)" \
-		scripts/with-emulator.sh $(MOTO) -- scripts/deploy-emulator.sh
+	$(if $(ARTIFACTS_DIR),,$(MAKE) --no-print-directory lambda-native)
+	MOEBI="$(or $(MOEBI),$(TARGET_DIR)/debug/moebi)" AWS_CLI="$(AWSCLI)" \
+		ARTIFACTS_DIR="$(or $(ARTIFACTS_DIR),$(NATIVE_LAMBDA_DIR))" DOCTOR="$(DOCTOR)" \
+		scripts/deploy-emulator.sh

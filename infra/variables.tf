@@ -1,7 +1,14 @@
 variable "topology_file" {
+  # Another file only for a rehearsal: scripts/deploy-emulator.sh gives a copy of the shipped
+  # topology with short queue timeouts (a dead letter in seconds, not 5 x 180 s).
   description = "Path of the topology JSON. null means infra/topology.json (the file the Rust engine reads too)."
   type        = string
   default     = null
+
+  validation {
+    condition     = var.topology_file == null || can(jsondecode(file(var.topology_file)).regions)
+    error_message = "topology_file must be a readable JSON file with a `regions` list (like infra/topology.json)."
+  }
 }
 
 variable "account_id" {
@@ -86,8 +93,9 @@ variable "tags" {
 
 # --- Deploying on an AWS API emulator (scripts/deploy-emulator.sh, `make deploy-emulator`) ----
 # On AWS leave all of these at their defaults. Each emulator_lacks_* switch turns off one thing
-# the emulator (moto 5.2.x in server mode) does not do, and replaces it with the nearest thing
-# it does; the comment says what breaks without it.
+# an emulator (moto 5.2.x in server mode) does not do, and replaces it with the nearest thing
+# it does; the comment says what breaks without it. MiniStack 1.5.33, which `make
+# deploy-emulator` uses, needs none of them.
 
 variable "endpoint_url" {
   description = "An AWS API emulator's URL (e.g. http://127.0.0.1:4566): every service the deployment uses is called there. null on AWS."

@@ -1,49 +1,91 @@
 #!/usr/bin/env bash
-# `make deploy-emulator`: infra/ applied by Terraform to an AWS API emulator (moto), the seed's
-# scenario played by `moebi --engine aws` on what Terraform made, checked with the AWS CLI, and
-# Terraform's resources compared with those `moebi setup` makes in a second, fresh emulator.
+# `make deploy-emulator`, the dress rehearsal: infra/ applied by Terraform to an AWS API emulator
+# (MiniStack, which runs Lambda functions as local processes) with the real Lambda bootstraps,
+# and the seed's scenario played on it with every effect done by a bootstrap that MiniStack
+# started: EventBridge rules invoke the functions or feed their queues, SQS event source mappings
+# invoke the queue-fed ones, DynamoDB global tables replicate. No `emulator_lacks_*` stand-in,
+# no `moebi pump`, no replicator: events are published with `aws events put-events`, and what
+# they did is read with the AWS CLI (scripts/emulator-check.py). Then Terraform's resources are
+# compared with those `moebi setup` makes in a second, fresh emulator.
 #
-#   scripts/with-emulator.sh MOTO_SERVER -- scripts/deploy-emulator.sh   (what make does)
+#   ARTIFACTS_DIR=DIR scripts/deploy-emulator.sh      (what make does)
 #
-# Needs MOEBI_EMULATOR_URL (with-emulator.sh sets it) and, from the environment:
-#   MOEBI    the moebi binary (default: <repo>/target/debug/moebi)
-#   MOTO     moto_server, for the second emulator (default: .venv/aws/bin/moto_server)
-#   AWS_CLI  the AWS CLI (default: .venv/awscli/bin/aws; its Python runs emulator-check.py)
-#   ARTIFACTS_DIR  <function>/bootstrap.zip to deploy (default: placeholder zips, see below)
+# From the environment:
+#   ARTIFACTS_DIR  required: <function>/bootstrap.zip of the four functions, built for THIS
+#                  machine (MiniStack runs them as local processes; an arm64 zip fails there
+#                  with "Exec format error"). `make deploy-emulator` builds them.
+#   DOCTOR=VAR     sabotage: each bootstrap runs without the environment variable VAR (e.g.
+#                  DOCTOR=MOEBI_TABLE); the run must then fail, naming the step that noticed.
+#   MOEBI          the moebi binary, for `moebi setup` only (default: <repo>/target/debug/moebi)
+#   AWS_CLI        the AWS CLI (default: .venv/awscli/bin/aws; its Python runs emulator-check.py)
+#   MINISTACK_VENV MiniStack 1.5.33's venv (default: .venv/ministack)
 #   TF_PARALLELISM (default 30)
-# Terraform's state and data directory live in a temporary directory, removed at the end; the
-# only file written in the repository is infra/.terraform.lock.hcl (git-ignored).
-# Ends with `deploy-emulator: N passed, M failed`; exits 1 if any step failed, naming it.
+# MiniStack is started here on free loopback ports, in a clean environment (scripts/ministack.sh),
+# through scripts/ministack-launch.py (two gaps of MiniStack patched at start, each with its
+# reproduction). At exit its process groups (MiniStack and every bootstrap it started) are
+# killed and the code it extracted is removed with the temporary directory holding Terraform's
+# state and data directory; the only file written in the repository is infra/.terraform.lock.hcl
+# (git-ignored).
+# Ends with `deploy-emulator: N passed, M failed (Ts)`; exits 1 if any step failed, naming it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INFRA="$ROOT/infra"
 cd "$ROOT"
 
-URL="${MOEBI_EMULATOR_URL:?run under scripts/with-emulator.sh (make deploy-emulator)}"
 MOEBI="${MOEBI:-$ROOT/target/debug/moebi}"
-MOTO="${MOTO:-$ROOT/.venv/aws/bin/moto_server}"
 AWS_CLI="${AWS_CLI:-$ROOT/.venv/awscli/bin/aws}"
 TERRAFORM="${TERRAFORM:-terraform}"
 TF_PARALLELISM="${TF_PARALLELISM:-30}"
-TOPOLOGY="$INFRA/topology.json"
+ARTIFACTS_DIR="${ARTIFACTS_DIR:?ARTIFACTS_DIR=<dir with <function>/bootstrap.zip built for this machine> (make deploy-emulator builds them)}"
+ARTIFACTS_DIR="$(cd "$ARTIFACTS_DIR" && pwd)"
+DOCTOR="${DOCTOR:-}"
 FUNCTIONS=(chat-send moebi-reply stock-add stock-status)
 
-for tool in "$MOEBI" "$MOTO" "$AWS_CLI"; do
+for tool in "$MOEBI" "$AWS_CLI"; do
   [ -x "$tool" ] || { echo "deploy-emulator: $tool is missing (make deploy-emulator builds and installs it)" >&2; exit 1; }
 done
+case "$DOCTOR" in '' | [A-Za-z_]*) ;; *) echo "deploy-emulator: DOCTOR must name an environment variable" >&2; exit 2 ;; esac
 CHECK=("$(dirname "$AWS_CLI")/python" "$ROOT/scripts/emulator-check.py")
+# shellcheck source=scripts/ministack.sh
+. "$ROOT/scripts/ministack.sh"
 
+STARTED=$SECONDS
 WORK="$(mktemp -d -t moebi-deploy.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+cleanup() {
+  ministack_stop deploy
+  ministack_stop setup
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 # A copy, so that a rebuild of target/ during the run changes nothing.
 cp "$MOEBI" "$WORK/moebi"
-export MOEBI_TOPOLOGY="$TOPOLOGY" # moebi reads the file Terraform reads
+
+# The topology Terraform applies and `moebi setup` reads: the shipped one with faster queues.
+# The shipped settings (function timeout 30 s, visibility 180 s = 6 x the timeout, a dead
+# letter after 5 receives) would make a failed record wait 5 x 180 s for its DLQ and a killed
+# batch 180 s for its retry. A 3 s function timeout keeps the rule visibility >= 6 x timeout
+# (outputs.tf checks it): visibility 18 s; and 2 receives (one retry) before the DLQ. Routing
+# (regions, participants, bots, stores) is the shipped file's, so the bootstraps' built-in
+# topology (they are not given MOEBI_TOPOLOGY) routes the same way.
+TOPOLOGY="$WORK/topology.json"
+python3 - "$INFRA/topology.json" "$TOPOLOGY" <<'PY'
+import json, sys
+t = json.load(open(sys.argv[1]))
+t["queues"].update(function_timeout_seconds=3, visibility_timeout_seconds=18, max_receive_count=2)
+json.dump(t, open(sys.argv[2], "w"), indent=2)
+PY
+
 export TF_DATA_DIR="$WORK/data"
 # shellcheck source=infra/offline.sh
 . "$INFRA/offline.sh"
 offline_terraform "$WORK" # the AWS provider from the filesystem mirror, no version check
 STATE="$WORK/terraform.tfstate"
+# Test credentials for Terraform, the AWS CLI and moebi setup; nothing of a real profile.
+export AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_REGION=us-west-2 AWS_DEFAULT_REGION=us-west-2
+export AWS_EC2_METADATA_DISABLED=true AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null
+unset AWS_PROFILE AWS_SESSION_TOKEN AWS_ENDPOINT_URL MOEBI_TOPOLOGY MOEBI_NAMESPACE
 
 passed=0
 failed=0
@@ -64,43 +106,64 @@ step() { # step <title> <function>: stops at the first failure (later steps need
 finish() {
   echo
   [ "$failed" -eq 0 ] || printf 'failed: %s (the steps after it did not run)\n' "${failures[@]}"
-  echo "deploy-emulator: $passed passed, $failed failed"
+  [ -z "$DOCTOR" ] || echo "(DOCTOR=$DOCTOR: every bootstrap ran without $DOCTOR)"
+  echo "deploy-emulator: $passed passed, $failed failed ($((SECONDS - STARTED))s)"
   exit $((failed > 0 ? 1 : 0))
 }
 
 tf() { "$TERRAFORM" -chdir="$INFRA" "$@"; }
 
-# The functions' code. moto stores a function's zip and never runs it here (the emulator has
-# no Lambda runtime: emulator_lacks_lambda_invoke), and `moebi pump` runs the very handlers the
-# zips would hold, in-process. So placeholder zips (a `bootstrap` that exits 1) do: no cross
-# build (`make build`, minutes of arm64 compilation) before every run. ARTIFACTS_DIR deploys
-# real zips instead.
+# The emulator of the deployment, started here (not in a step's subshell: it must outlive the
+# step, and the exit trap stops it). Its URL and code directory are read by the steps.
+ministack_start deploy "$WORK"
+URL="$MS_URL_deploy"
+CODE_DIR="$MS_CODE_deploy"
+
+# The functions' code: ARTIFACTS_DIR's zips, or with DOCTOR each wrapped so that its bootstrap
+# is `exec env -u VAR ./bootstrap.real` (MiniStack runs `bootstrap` in the extracted directory).
+ZIPS="$ARTIFACTS_DIR"
 artifacts() {
-  if [ -n "${ARTIFACTS_DIR:-}" ]; then
-    for f in "${FUNCTIONS[@]}"; do [ -f "$ARTIFACTS_DIR/$f/bootstrap.zip" ] || { echo "no $ARTIFACTS_DIR/$f/bootstrap.zip"; return 1; }; done
-    echo "real zips from $ARTIFACTS_DIR"
-    return
-  fi
-  python3 - "$WORK/lambda" "${FUNCTIONS[@]}" <<'PY'
+  for f in "${FUNCTIONS[@]}"; do
+    [ -f "$ARTIFACTS_DIR/$f/bootstrap.zip" ] || { echo "no $ARTIFACTS_DIR/$f/bootstrap.zip"; return 1; }
+  done
+  python3 - "$ARTIFACTS_DIR" "$WORK/lambda" "$DOCTOR" "${FUNCTIONS[@]}" <<'PY'
 import os, sys, zipfile
-out = sys.argv[1]
-for f in sys.argv[2:]:
-    os.makedirs(os.path.join(out, f), exist_ok=True)
-    with zipfile.ZipFile(os.path.join(out, f, "bootstrap.zip"), "w") as z:
-        info = zipfile.ZipInfo("bootstrap")
-        info.external_attr = 0o755 << 16
-        z.writestr(info, "#!/bin/sh\necho 'moebi %s: placeholder, not run on the emulator' >&2\nexit 1\n" % f)
-print("placeholder zips in " + out)
+src, out, doctor, functions = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+for f in functions:
+    with zipfile.ZipFile(os.path.join(src, f, "bootstrap.zip")) as z:
+        info = z.getinfo("bootstrap")  # KeyError: not a Lambda custom runtime zip
+        head = z.read(info)[:20]
+        mode = (info.external_attr >> 16) & 0o777
+        if head[:4] != b"\x7fELF" or mode & 0o111 == 0:
+            sys.exit("%s/%s/bootstrap.zip: bootstrap is not an executable ELF file (mode %o)" % (src, f, mode))
+        # e_machine (offset 18): the bootstrap must run on this machine.
+        machine = int.from_bytes(head[18:20], "little")
+        here = {"x86_64": 62, "aarch64": 183}.get(os.uname().machine)
+        if here is not None and machine != here:
+            sys.exit("%s/%s/bootstrap.zip: built for ELF machine %d, this machine is %s (%d): MiniStack runs it here"
+                     % (src, f, machine, os.uname().machine, here))
+        print("  %-13s %s (%d bytes, ELF machine %d)" % (f, os.path.join(src, f, "bootstrap.zip"), info.file_size, machine))
+        if doctor:
+            os.makedirs(os.path.join(out, f), exist_ok=True)
+            with zipfile.ZipFile(os.path.join(out, f, "bootstrap.zip"), "w", zipfile.ZIP_DEFLATED) as w:
+                real = zipfile.ZipInfo("bootstrap.real")
+                real.external_attr = info.external_attr
+                w.writestr(real, z.read(info))
+                wrapper = zipfile.ZipInfo("bootstrap")
+                wrapper.external_attr = 0o755 << 16
+                w.writestr(wrapper, "#!/bin/sh\nexec env -u %s ./bootstrap.real\n" % doctor)
+if doctor:
+    print("DOCTOR=%s: each wrapped in %s/<fn>/bootstrap.zip, whose bootstrap runs `exec env -u %s ./bootstrap.real`" % (doctor, out, doctor))
 PY
 }
 
 apply() {
   tf init -input=false -no-color >"$WORK/init.log" 2>&1 || { cat "$WORK/init.log"; return 1; }
   echo "terraform apply against $URL (state: a temporary directory, parallelism $TF_PARALLELISM)"
+  # Every emulator_lacks_* switch at its default (false): MiniStack has KMS multi-region
+  # replicas, global tables, redrive-allow policies, Lambda targets and event source mappings.
   tf apply -auto-approve -input=false -no-color -parallelism="$TF_PARALLELISM" -state="$STATE" \
-    -var endpoint_url="$URL" -var artifacts_dir="${ARTIFACTS_DIR:-$WORK/lambda}" \
-    -var emulator_lacks_kms_replicas=true -var emulator_lacks_global_tables=true \
-    -var emulator_lacks_lambda_invoke=true -var emulator_lacks_sqs_redrive_allow_policy=true \
+    -var endpoint_url="$URL" -var artifacts_dir="$ZIPS" -var topology_file="$TOPOLOGY" \
     -var deletion_protection=false >"$WORK/apply.log" 2>&1 || {
     tail -n 60 "$WORK/apply.log"
     return 1
@@ -110,60 +173,33 @@ apply() {
 }
 
 wiring() { "${CHECK[@]}" wiring "$URL" "$TOPOLOGY" "$WORK/rules.json"; }
-
-moebi() { "$WORK/moebi" --engine aws --endpoint-url "$URL" "$@"; }
-
-expect() { # expect <what> <want> <command...>: runs a moebi command, compares its output
-  local what="$1" want="$2" got
-  shift 2
-  if ! got="$(moebi "$@" 2>&1)"; then
-    printf '  FAILED: %s: moebi %s:\n%s\n' "$what" "$*" "$got"
-    return 1
-  fi
-  if [ -n "$want" ] && [ "$got" != "$want" ]; then
-    printf '  FAILED: %s: moebi %s printed:\n%s\n  want:\n%s\n' "$what" "$*" "$got" "$want"
-    return 1
-  fi
-  printf '  %-44s %s\n' "$what" "$(head -n 1 <<<"$got")"
-}
-
-# The seed's scenario (README), every event through Terraform's buses, rules and queues.
-scenario() {
-  local ok=0
-  expect "1. alex sends hi to kate" "" send alex kate hi || ok=1
-  expect "   kate's inbox" "alex: hi" inbox kate || ok=1
-  expect "2. kate answers" "" send kate alex "how are you?" || ok=1
-  expect "3. alex sends hi to moebi" "" send alex moebi hi || ok=1
-  expect "   moebi's inbox" "alex: hi" inbox moebi || ok=1
-  local id
-  id="$(moebi inbox alex --json | python3 -c 'import json,sys; print(*[json.loads(l)["in_reply_to"] for l in sys.stdin if json.loads(l).get("in_reply_to")])')" || ok=1
-  expect "   alex's inbox" "$(printf 'kate: how are you?\nmoebi: chicken?  (reply to %s)' "$id")" inbox alex || ok=1
-  expect "   kate's inbox: nothing from moebi" "alex: hi" inbox kate || ok=1
-  expect "4. store-1 adds nike x30" "" stock add store-1 nike 30 || ok=1
-  expect "   store-3 adds adidas x35" "" stock add store-3 adidas 35 || ok=1
-  expect "   store-3 adds nike x5" "" stock add store-3 nike 5 || ok=1
-  expect "5. kate asks: nike" "nike: 35" stock status nike --as kate || ok=1
-  expect "   kate asks: puma" "there is no product puma" stock status puma --as kate || ok=1
-  expect "   kate asks: everything" "adidas: 35, nike: 35" stock status --as kate || ok=1
-  expect "   no dead letters" "no dead letters" dlq || ok=1
-  return $ok
-}
-
+scenario() { "${CHECK[@]}" scenario "$URL" "$TOPOLOGY" "$WORK/ids.json"; }
 landed() { "${CHECK[@]}" landed "$URL" "$TOPOLOGY"; }
+twice() { "${CHECK[@]}" twice "$URL" "$WORK/ids.json"; }
+bad() { "${CHECK[@]}" bad "$URL" "$WORK/ids.json"; }
+logs() { "${CHECK[@]}" logs "$URL" "$WORK/ids.json" "$WORK/logs" "$ROOT/scripts/emf-check.py"; }
+kill_bootstrap() { "${CHECK[@]}" kill "$URL" "$CODE_DIR" "$WORK/ids.json"; }
 
-# `moebi setup` in a second, fresh emulator; both deployments listed through the AWS CLI.
+# `moebi setup` in a second, fresh MiniStack (same topology file); both listed with the AWS CLI.
 against_setup() {
   "${CHECK[@]}" dump "$URL" "$TOPOLOGY" "$WORK/terraform.json" || return 1
-  # shellcheck disable=SC2016 # expanded by the inner shell, which with-emulator.sh starts
-  "$ROOT/scripts/with-emulator.sh" "$MOTO" -- bash -c '"$1" --engine aws --endpoint-url "$MOEBI_EMULATOR_URL" setup \
-    && "$2" "$3" dump "$MOEBI_EMULATOR_URL" "$4" "$5"' _ "$WORK/moebi" "${CHECK[@]}" "$TOPOLOGY" "$WORK/setup.json" || return 1
+  # This step runs in a subshell: the exit trap of the script does not know this emulator.
+  trap 'ministack_stop setup' EXIT
+  ministack_start setup "$WORK" || return 1
+  MOEBI_TOPOLOGY="$TOPOLOGY" "$WORK/moebi" --engine aws --endpoint-url "$MS_URL_setup" setup || return 1
+  "${CHECK[@]}" dump "$MS_URL_setup" "$TOPOLOGY" "$WORK/setup.json" || return 1
   "${CHECK[@]}" compare "$WORK/setup.json" "$WORK/terraform.json"
 }
 
-step "Lambda zips" artifacts
-step "terraform init + apply of infra/ against the emulator" apply
-step "rules -> queues and other regions' buses, dashboards (AWS CLI: events list-rules, list-targets-by-rule, sqs list-queues, cloudwatch get-dashboard)" wiring
-step "the scenario, with moebi --engine aws on Terraform's resources" scenario
-step "inboxes and shares in every region (AWS CLI: dynamodb query)" landed
-step "the same resources as moebi setup (second emulator, AWS CLI listings compared)" against_setup
+step "Lambda zips: real bootstraps for this machine${DOCTOR:+ (DOCTOR=$DOCTOR)}" artifacts
+[ -z "$DOCTOR" ] || ZIPS="$WORK/lambda"
+step "terraform init + apply of infra/ against MiniStack (no emulator_lacks_* switch)" apply
+step "rules -> queues, functions and other regions' buses; event source mappings, async configs, dashboards (AWS CLI)" wiring
+step "the scenario: aws events put-events, effects by the bootstraps, inboxes and shares read with aws dynamodb" scenario
+step "inboxes and shares in every region (global tables; AWS CLI: dynamodb query)" landed
+step "the same events published again change nothing" twice
+step "bad events end in a DLQ with their reason (SQS redrive; on-failure destination)" bad
+step "what operators read: the bootstraps' JSON log lines and EMF metrics in CloudWatch Logs, following one event" logs
+step "a bootstrap killed (SIGKILL) with a batch in hand: the mapping retries it, nothing lost or doubled" kill_bootstrap
+step "the same resources as moebi setup (second MiniStack, AWS CLI listings compared)" against_setup
 finish
