@@ -76,13 +76,18 @@ TIMES := $(VENV)/test-times.tsv
 TIMED  = scripts/timed.sh $(TIMES)
 SIM_SEEDS_TEST ?= 10000
 test: $(MOTO) $(LAMBDA) $(AWSCLI) $(MINISTACK)
-	@mkdir -p $(VENV) && rm -f $(TIMES)
+	@mkdir -p $(VENV) && rm -f $(TIMES) && date +%s.%N >$(TIMES).start
 	$(TIMED) "build (dev, every target)" $(CARGO) build --workspace --all-targets
 	$(TIMED) "terraform checks" $(MAKE) --no-print-directory infra-test
 	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-faults test-lambda MOEBI_LAMBDA_BUILD=debug
 	$(MAKE) --no-print-directory debug-zips
-	$(TIMED) "deploy-emulator" $(MAKE) --no-print-directory deploy-emulator MOEBI=$(TARGET_DIR)/debug/moebi ARTIFACTS_DIR=$(TARGET_DIR)/lambda-debug
-	$(TIMED) "simulation ($(SIM_SEEDS_TEST) seeds)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --seeds $(SIM_SEEDS_TEST)
+	@echo "deploy-emulator runs beside the simulation (it mostly waits: Terraform's waiters, queue timeouts); its output follows the simulation's"
+	@( $(TIMED) "deploy-emulator (beside the simulation)" $(MAKE) --no-print-directory deploy-emulator \
+	     MOEBI=$(TARGET_DIR)/debug/moebi ARTIFACTS_DIR=$(TARGET_DIR)/lambda-debug >$(VENV)/deploy-emulator.log 2>&1 ) & rehearsal=$$!; \
+	  $(TIMED) "simulation ($(SIM_SEEDS_TEST) seeds)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --seeds $(SIM_SEEDS_TEST); sim=$$?; \
+	  wait $$rehearsal; deploy=$$?; cat $(VENV)/deploy-emulator.log; \
+	  [ $$sim -eq 0 ] || { echo "make test: the simulation failed"; exit 1; }; \
+	  [ $$deploy -eq 0 ] || { echo "make test: deploy-emulator failed (above)"; exit 1; }
 	$(TIMED) "simulation (naive design)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --naive --seeds 1000
 	@scripts/timed.sh --table $(TIMES)
 

@@ -149,7 +149,7 @@ async fn look(
         if seen.insert(e.id.clone()) {
             new += 1;
             if let Some(out) = out.as_deref_mut() {
-                let _ = writeln!(out, "← {}", crate::demo::line(&e));
+                let _ = writeln!(out, "← {e}");
             }
         }
     }

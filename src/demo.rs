@@ -3,31 +3,6 @@
 
 use crate::client::Client;
 use crate::engine::{Engine, EngineError};
-use crate::ports::InboxEntry;
-
-/// One inbox entry as a line: `alex: hi`, with what it replies to.
-/// Control characters (newlines, escapes) are shown escaped, so a message can neither forge
-/// another line nor drive the terminal.
-pub fn line(e: &InboxEntry) -> String {
-    let (from, text) = (printable(&e.from), printable(&e.text));
-    match &e.in_reply_to {
-        Some(r) => format!("{from}: {text}  (reply to {r})"),
-        None => format!("{from}: {text}"),
-    }
-}
-
-/// `text` with its control characters escaped (`\n`, `\u{1b}`).
-fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
 
 /// Plays the scenario; `place` says where it runs (the state directory, or the namespace).
 /// With `trace`, each message's path follows it (the engine's journal, `moebi trace`).
@@ -119,7 +94,7 @@ async fn show(client: &Client<'_>, who: &str) -> Result<(), EngineError> {
         println!("     (empty)");
     }
     for e in &entries {
-        println!("     {}", line(e));
+        println!("     {e}");
     }
     Ok(())
 }

@@ -119,30 +119,41 @@ pub struct EffectKey {
 }
 
 impl EffectKey {
-    /// The key of `function` applying event `id`, whose content is `event`.
-    pub fn new(function: Function, id: &EventId, event: &impl serde::Serialize) -> Self {
-        Self {
+    /// The key of `function` applying event `id`, whose content is `event`. An event that
+    /// cannot be serialized has no digest: an error, never a digest of nothing (which would
+    /// make every such event a duplicate of the first).
+    pub fn new(
+        function: Function,
+        id: &EventId,
+        event: &impl serde::Serialize,
+    ) -> Result<Self, PortError> {
+        let digest = digest(event).map_err(|e| PortError::Storage {
+            operation: format!("digesting event {id} for its idempotency record"),
+            retryable: false,
+            source: Box::new(e),
+        })?;
+        Ok(Self {
             function,
             id: id.clone(),
-            digest: digest(event),
-        }
+            digest,
+        })
     }
 }
 
 /// SHA-256 (hex) of an event as JSON, without `sent_at`: a client that retries may stamp its
 /// message again (moebi's own replies are stamped when published), but what it says, to whom,
 /// is what one id must keep.
-pub fn digest(event: &impl serde::Serialize) -> String {
+pub fn digest(event: &impl serde::Serialize) -> Result<String, serde_json::Error> {
     use sha2::Digest;
-    let mut value = serde_json::to_value(event).unwrap_or(serde_json::Value::Null);
+    let mut value = serde_json::to_value(event)?;
     if let Some(fields) = value.as_object_mut() {
         fields.remove("sent_at");
     }
-    let bytes = serde_json::to_vec(&value).unwrap_or_default();
-    sha2::Sha256::digest(&bytes)
+    let bytes = serde_json::to_vec(&value)?;
+    Ok(sha2::Sha256::digest(&bytes)
         .iter()
         .map(|b| format!("{b:02x}"))
-        .collect()
+        .collect())
 }
 
 impl fmt::Display for EffectKey {
@@ -165,6 +176,32 @@ pub struct InboxEntry {
     /// The message it answers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub in_reply_to: Option<EventId>,
+}
+
+/// One inbox entry as a line: `alex: hi`, with what it replies to. Control characters
+/// (newlines, escapes) are shown escaped, so a message can neither forge another line nor
+/// drive the terminal.
+impl fmt::Display for InboxEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (from, text) = (printable(&self.from), printable(&self.text));
+        match &self.in_reply_to {
+            Some(r) => write!(f, "{from}: {text}  (reply to {r})"),
+            None => write!(f, "{from}: {text}"),
+        }
+    }
+}
+
+/// `text` with its control characters escaped (`\n`, `\u{1b}`).
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 impl InboxEntry {
@@ -266,5 +303,33 @@ impl<'a> Ports<'a> {
             region: self.region,
             topology: self.topology,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> EventId {
+        EventId::parse("e-1").unwrap()
+    }
+
+    #[test]
+    fn an_event_that_cannot_be_serialized_has_no_key_rather_than_a_digest_of_nothing() {
+        // JSON objects take only string keys: this map cannot be serialized.
+        let unserializable: std::collections::BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        let err = EffectKey::new(Function::StockAdd, &id(), &unserializable).unwrap_err();
+        assert!(!err.is_retryable(), "{err:?}");
+        assert!(err.to_string().contains("digesting event e-1"), "{err}");
+    }
+
+    #[test]
+    fn the_digest_tells_content_apart_but_not_a_new_sent_at() {
+        let key = |v: serde_json::Value| EffectKey::new(Function::ChatSend, &id(), &v).unwrap();
+        let a = key(serde_json::json!({ "text": "hi", "sent_at": "1" }));
+        let b = key(serde_json::json!({ "text": "hi", "sent_at": "2" }));
+        let c = key(serde_json::json!({ "text": "ho", "sent_at": "1" }));
+        assert_eq!(a.digest, b.digest);
+        assert_ne!(a.digest, c.digest);
     }
 }

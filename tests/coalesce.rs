@@ -212,7 +212,7 @@ async fn records_waiting_for_a_leader_that_is_dropped_are_sent_alone() {
             product: Product::parse(id).unwrap(),
             qty: Quantity::new(1).unwrap(),
         };
-        moebi::ports::EffectKey::new(Function::StockAdd, &event.id, &event)
+        moebi::ports::EffectKey::new(Function::StockAdd, &event.id, &event).unwrap()
     };
     let (first, second) = (add("first"), add("second"));
     let product = |key: &moebi::ports::EffectKey| Product::parse(key.id.as_str()).unwrap();

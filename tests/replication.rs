@@ -32,7 +32,8 @@ async fn add(engine: &LocalEngine, r: &str, id: &str, product: &str, qty: u64) {
         Function::StockAdd,
         &EventId::parse(id).unwrap(),
         &(id, product, qty),
-    );
+    )
+    .unwrap();
     store
         .add(
             &key,

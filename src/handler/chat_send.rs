@@ -19,7 +19,7 @@ pub async fn deliver(
         "a bot: moebi-reply answers it, chat-send delivers only to participants",
     )?;
     here(site, "detail.to", msg.to.as_str(), home)?;
-    let key = EffectKey::new(Function::ChatSend, &msg.id, msg);
+    let key = EffectKey::new(Function::ChatSend, &msg.id, msg)?;
     Ok(inboxes
         .deliver(&key, &msg.to, &InboxEntry::from_chat(msg))
         .await?)

@@ -28,7 +28,7 @@ pub async fn answer(
             name: msg.to.to_string(),
         })?;
     here(site, "detail.to", bot.name.as_str(), &bot.home)?;
-    let key = EffectKey::new(Function::MoebiReply, &msg.id, msg);
+    let key = EffectKey::new(Function::MoebiReply, &msg.id, msg)?;
     let outcome = inboxes
         .deliver(&key, &bot.name, &InboxEntry::from_chat(msg))
         .await?;

@@ -21,6 +21,6 @@ pub async fn add(
             name: add.store.to_string(),
         })?;
     here(site, "detail.store", add.store.as_str(), home)?;
-    let key = EffectKey::new(Function::StockAdd, &add.id, add);
+    let key = EffectKey::new(Function::StockAdd, &add.id, add)?;
     Ok(stock.add(&key, &add.product, add.qty).await?)
 }

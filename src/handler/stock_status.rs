@@ -33,7 +33,7 @@ pub async fn answer(
         sent_at: Utc::now(),
         in_reply_to: Some(ask.id.clone()),
     };
-    let key = EffectKey::new(Function::StockStatus, &ask.id, ask);
+    let key = EffectKey::new(Function::StockStatus, &ask.id, ask)?;
     Ok(inboxes.deliver(&key, &ask.asker, &entry).await?)
 }
 

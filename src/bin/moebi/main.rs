@@ -335,7 +335,7 @@ async fn inbox(cli: &Cli, participant: &str, json: bool) -> Result<(), Failure> 
         if json {
             println!("{}", serde_json::to_string(e).expect("entries serialize"));
         } else {
-            println!("{}", moebi::demo::line(e));
+            println!("{e}");
         }
     }
     Ok(())

@@ -131,6 +131,12 @@ pub(super) fn write_of(
     Ok(Some(Write { key, write }))
 }
 
+/// The attribute of a position holding the sequence number as the stream wrote it. `seq` (a
+/// Number, for the condition that keeps a position from moving back) drops leading zeros,
+/// and a stream that looks numbers up by their text (MiniStack pads them with zeros) refuses
+/// the Number's: `TrimmedDataAccessException: Sequence number … not found on stream`.
+pub(super) const SEQ_TEXT: &str = "seq_text";
+
 /// The write that moves `from`'s position in `to` to `seq`, never back.
 fn position_write(
     from: &Replica,
@@ -143,6 +149,7 @@ fn position_write(
         .item("pk", s(position_pk(&from.region)))
         .item("sk", s(shard))
         .item("seq", n(seq))
+        .item(SEQ_TEXT, s(seq))
         .condition_expression(AHEAD)
         .expression_attribute_values(":seq", n(seq))
         .build();

@@ -26,7 +26,7 @@ use crate::contract::Region;
 use crate::ports::{PortError, Reason};
 use crate::store::item::s;
 
-use apply::{apply_all, position_pk, write_of};
+use apply::{apply_all, position_pk, write_of, SEQ_TEXT};
 use stream::{iterator, old_enough};
 
 /// Most stream records read per call.
@@ -343,10 +343,12 @@ impl Replicator {
             .send()
             .await
             .map_err(|e| storage("GetItem (position)", e))?;
-        Ok(out
-            .item()
-            .and_then(|i| i.get("seq"))
-            .and_then(|v| v.as_n().ok())
-            .cloned())
+        // The text the stream wrote; a position written before it was kept, the Number.
+        let item = out.item();
+        let text = item
+            .and_then(|i| i.get(SEQ_TEXT))
+            .and_then(|v| v.as_s().ok());
+        let number = item.and_then(|i| i.get("seq")).and_then(|v| v.as_n().ok());
+        Ok(text.or(number).cloned())
     }
 }
