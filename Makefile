@@ -195,6 +195,8 @@ debug-zips:
 deploy-emulator: $(MINISTACK) $(AWSCLI)
 	$(if $(MOEBI),,$(CARGO) build --quiet --bin moebi)
 	$(if $(ARTIFACTS_DIR),,$(MAKE) --no-print-directory lambda-native)
-	MOEBI="$(or $(MOEBI),$(TARGET_DIR)/debug/moebi)" AWS_CLI="$(AWSCLI)" \
-		ARTIFACTS_DIR="$(or $(ARTIFACTS_DIR),$(NATIVE_LAMBDA_DIR))" DOCTOR="$(DOCTOR)" \
-		scripts/deploy-emulator.sh
+	export MOEBI="$(or $(MOEBI),$(TARGET_DIR)/debug/moebi)" AWS_CLI="$(AWSCLI)" \
+		ARTIFACTS_DIR="$(or $(ARTIFACTS_DIR),$(NATIVE_LAMBDA_DIR))" DOCTOR="$(DOCTOR)"; \
+	scripts/deploy-emulator.sh || { status=$$?; [ $$status -eq 75 ] || exit $$status; \
+	  echo "deploy-emulator: the apply failed on the emulator (above); once more, on a fresh one"; \
+	  scripts/deploy-emulator.sh; }

@@ -108,6 +108,11 @@ finish() {
   [ "$failed" -eq 0 ] || printf 'failed: %s (the steps after it did not run)\n' "${failures[@]}"
   [ -z "$DOCTOR" ] || echo "(DOCTOR=$DOCTOR: every bootstrap ran without $DOCTOR)"
   echo "deploy-emulator: $passed passed, $failed failed ($((SECONDS - STARTED))s)"
+  # A failed apply exits 75 (EX_TEMPFAIL): the Makefile tries once more on a fresh emulator.
+  # Seen once in about ten runs: MiniStack left an AddPermission unanswered for 5 minutes while
+  # it had made the statement, and the AWS provider's retry got `ResourceConflictException:
+  # The statement id (moebi-stock-status) provided already exists`. Any other failure is final.
+  if [ "$failed" -gt 0 ] && [[ "${failures[0]}" == "terraform init + apply"* ]]; then exit 75; fi
   exit $((failed > 0 ? 1 : 0))
 }
 
