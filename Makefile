@@ -52,7 +52,7 @@ include infra/infra.mk
 include benches/bench.mk
 
 run:
-	$(CARGO) run --quiet --no-default-features --features local --bin moebi -- demo
+	$(CARGO) run --quiet --no-default-features --features cli --bin moebi -- demo
 
 $(MOTO):
 	$(PYTHON) -m venv $(VENV)/aws

@@ -16,7 +16,7 @@ A failing check prints the command to repeat it by hand.
   emulator-check.py dump     URL TOPOLOGY OUT_JSON     tables, queues, rules, targets, mappings, normalised
   emulator-check.py compare  SETUP_JSON TERRAFORM_JSON what `moebi setup` makes, Terraform makes too
 
-The scenario publishes as the moebi CLI does (src/engine/aws/bus.rs: PutEvents of source `moebi`,
+The scenario publishes as the moebi CLI does (src/lambda/eventbridge.rs: PutEvents of source `moebi`,
 detail-type the kind, detail the event's JSON, on the `moebi` bus of the sender's home region)
 and never pumps: every effect is a Lambda bootstrap's, run by the emulator. It polls, with a
 deadline, until the effect shows or the deadline passes.

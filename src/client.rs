@@ -140,13 +140,9 @@ impl<'a> Client<'a> {
             .rev()
             .find(|e| e.in_reply_to.as_ref() == Some(&id))
             .map(|e| e.text)
-            .ok_or_else(|| {
-                EngineError::state(
-                    format!("asking the stock as {asker}"),
-                    crate::ports::Reason(format!(
-                        "no answer to stock question {id} reached the inbox (see `moebi dlq`)"
-                    )),
-                )
+            .ok_or_else(|| EngineError::Unanswered {
+                asker: asker.clone(),
+                id,
             })
     }
 }

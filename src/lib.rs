@@ -23,25 +23,37 @@
 //!   over a queue port, and replication as global tables do it (`engine::replicator`).
 //!   `engine::local` (an embedded DynamoDB, SQLite queues, an in-process bus) and
 //!   `engine::aws` (EventBridge and SQS through the AWS SDK) keep only what differs.
-//! - [`observe`]: what the functions count per invocation (the metrics), on both engines.
+//! - [`metric`]: what the functions count per invocation (the metrics), on both engines.
 //! - [`client`]: what a participant or store does (send, read an inbox, add, ask), over any engine.
-//! - [`chat`]: `moebi chat alex`, a live session in a terminal.
-//! - `demo`: the seed's scenario with a transcript (`moebi demo`, `make run`).
-//! - `lambda` (feature `aws`): the Lambda runtime the four functions run on.
-//! - `src/bin/moebi`: the `moebi` CLI. `functions/*`: the four Lambda binaries, wiring only.
+//! - [`sdk`]: the AWS SDK as moebi uses it (HTTP client, retries and timeouts, configuration,
+//!   the sorting of its errors); a leaf.
+//! - [`resources`]: what a deployment's tables, buses, rules and queues are called.
+//! - `lambda` (feature `function`): the Lambda runtime the four functions run on, with the
+//!   ports it gives them (DynamoDB and EventBridge), and nothing of the engines.
+//! - `src/bin/moebi`: the `moebi` CLI (the demo, `moebi chat`, `moebi sim`). `functions/*`: the
+//!   four Lambda binaries, wiring only.
+//!
+//! # Features
+//!
+//! - `function`: what a Lambda function runs ([`lambda`]): the four `functions/*` take only it.
+//! - `aws` (default): the AWS engine the CLI and the tests drive (SQS, DynamoDB Streams, the
+//!   replicator, `setup`), on top of `function`.
+//! - `local` (default): the embedded engine and the simulation.
 
-pub mod chat;
+#[cfg(any(feature = "local", feature = "aws"))]
 pub mod client;
 pub mod contract;
-pub mod demo;
+#[cfg(any(feature = "local", feature = "aws"))]
 pub mod engine;
 pub mod handler;
 pub mod invoke;
-#[cfg(feature = "aws")]
+#[cfg(feature = "function")]
 pub mod lambda;
-pub mod observe;
+pub mod metric;
 pub mod pattern;
 pub mod ports;
+pub mod resources;
+pub mod sdk;
 #[cfg(feature = "local")]
 pub mod sim;
 pub mod store;

@@ -80,15 +80,6 @@ pub enum PortError {
 }
 
 impl PortError {
-    /// A storage failure of `operation`, retryable as `source` says.
-    pub fn storage(operation: impl Into<String>, source: crate::store::SdkFailure) -> Self {
-        PortError::Storage {
-            operation: operation.into(),
-            retryable: source.retryable,
-            source: Box::new(source),
-        }
-    }
-
     /// Whether the same call may succeed later (the infrastructure, not the data, failed).
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -99,11 +90,6 @@ impl PortError {
         }
     }
 }
-
-/// A failure described by its message alone: the leaf of a chain, where nothing deeper caused it.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct Reason(pub String);
 
 /// The idempotency key of one effect: which function applied which event, and a digest of
 /// the event's content, kept with the record so that an id used again for other content is

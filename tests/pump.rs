@@ -12,7 +12,7 @@ use moebi::engine::local::LocalEngine;
 use moebi::engine::pump::{self, Mapping};
 use moebi::engine::queue::{Queue, QueueError, Received};
 use moebi::engine::{DeadLetter, Engine, EngineError, RunReport};
-use moebi::ports::{Ports, Reason};
+use moebi::ports::Ports;
 use moebi::topology::{Function, Topology};
 
 /// A queue whose next `failing` receives and deletes fail as a dropped connection does.
@@ -32,7 +32,7 @@ impl Flaky {
             queue: self.queue.name().to_owned(),
             operation,
             retryable: true,
-            source: Box::new(Reason("connection reset by peer".into())),
+            source: Box::new(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
         })
     }
 }

@@ -17,7 +17,7 @@ fn show(run: &SeedRun) -> String {
     format!(
         "seed {}: {:#?}\n{}",
         run.seed,
-        run.tally.violations,
+        run.findings.violations,
         run.trace[tail..].join("\n")
     )
 }
@@ -72,12 +72,12 @@ fn the_rejected_design_loses_updates() {
         design: Design::Naive,
         jobs: 2,
     };
-    let found = explore(&Topology::builtin(), seeds, &|run| run.tally.lost > 0).unwrap();
+    let found = explore(&Topology::builtin(), seeds, &|run| run.findings.lost > 0).unwrap();
     let run = found
         .stopped_at
         .expect("one stock item per product, added to from every region, loses no update");
     assert!(
-        run.tally
+        run.findings
             .violations
             .iter()
             .any(|v| v.starts_with("lost updates:")),

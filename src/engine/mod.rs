@@ -6,7 +6,6 @@
 //! DynamoDB store they both run is [`crate::store`]. `local` and `aws` hold only what differs:
 //! the bus, the queues, and how the resources come to exist.
 
-pub mod names;
 pub mod pump;
 pub mod queue;
 pub mod replicator;
@@ -18,7 +17,6 @@ pub mod local;
 #[cfg(feature = "aws")]
 pub mod aws;
 
-pub use names::Names;
 pub use pump::settings;
 pub use trace::{Stats, Step, Trace, TraceStep};
 
@@ -75,9 +73,44 @@ pub enum EngineError {
         /// Why it last failed.
         reason: String,
     },
+    /// Messages stayed in the queues longer than a run waits.
+    #[error("{what}: {messages} message(s) still queued after {} s", waited.as_secs())]
+    Undrained {
+        /// What was waiting.
+        what: &'static str,
+        /// How many were left.
+        messages: u64,
+        /// How long it waited.
+        waited: std::time::Duration,
+    },
+    /// `moebi setup` met a resource it must not change, or an answer it cannot use.
+    #[error("setup: {operation}: {why}")]
+    Setup {
+        /// The step.
+        operation: String,
+        /// What is in the way.
+        why: String,
+    },
+    /// The engine's journal holds a step this engine never writes: it is not this engine's.
+    #[error("cannot read the journal: it holds an unknown step {0:?}")]
+    UnknownStep(String),
+    /// A question to the stock was handled, but no answer reached the asker's inbox.
+    #[error("asking the stock as {asker}: no answer to stock question {id} reached the inbox (see `moebi dlq`)")]
+    Unanswered {
+        /// Who asked.
+        asker: Participant,
+        /// The question.
+        id: crate::contract::EventId,
+    },
     /// Events keep coming: the run does not settle.
     #[error("the run does not settle: {0}")]
     Runaway(String),
+}
+
+impl From<crate::resources::BadName> for EngineError {
+    fn from(e: crate::resources::BadName) -> Self {
+        EngineError::Config(e.to_string())
+    }
 }
 
 impl EngineError {

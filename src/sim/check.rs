@@ -14,7 +14,7 @@ use crate::topology::Topology;
 
 /// What a seed's end state breaks.
 #[derive(Debug, Default, Clone)]
-pub struct Tally {
+pub struct Findings {
     /// Effects missing (inbox entries, and units of stock), summed over the regions.
     pub lost: u64,
     /// Effects applied more than once (entries, units), summed over the regions.
@@ -85,10 +85,10 @@ pub async fn check(
     plan: &[Planned],
     published: &[u32],
     share_region: &dyn Fn(&Event) -> Region,
-) -> Result<Tally, EngineError> {
+) -> Result<Findings, EngineError> {
     let topology = engine.topology();
     let x = expected(topology, plan, share_region);
-    let mut tally = Tally::default();
+    let mut findings = Findings::default();
     let owners: Vec<Participant> = topology
         .participants
         .iter()
@@ -102,38 +102,38 @@ pub async fn check(
         for owner in &owners {
             let inbox = store.inbox(owner).await?;
             let want = x.entries.get(owner).map(Vec::as_slice).unwrap_or(&[]);
-            entries(&mut tally, region, owner, &inbox, want);
-            answers(&mut tally, region, owner, &inbox, &x.totals);
+            entries(&mut findings, region, owner, &inbox, want);
+            answers(&mut findings, region, owner, &inbox, &x.totals);
             inboxes.push(inbox);
         }
         let mut shares = BTreeMap::new();
         for share in store.shares(None).await? {
             *shares.entry((share.product, share.region)).or_default() += share.qty;
         }
-        units(&mut tally, region, &shares, &x.shares);
+        units(&mut findings, region, &shares, &x.shares);
         match &first {
             None => first = Some((region.clone(), (inboxes, shares))),
             Some((r0, (i0, s0))) => {
                 if *i0 != inboxes {
-                    tally
+                    findings
                         .violations
                         .push(format!("the inboxes in {region} differ from those in {r0}"));
                 }
                 if *s0 != shares {
-                    tally
+                    findings
                         .violations
                         .push(format!("the shares in {region} differ from those in {r0}"));
                 }
             }
         }
     }
-    dead_letters(&mut tally, engine, plan, published).await?;
-    Ok(tally)
+    dead_letters(&mut findings, engine, plan, published).await?;
+    Ok(findings)
 }
 
 /// Each wanted entry once, nothing else.
 fn entries(
-    tally: &mut Tally,
+    findings: &mut Findings,
     region: &Region,
     owner: &Participant,
     inbox: &[InboxEntry],
@@ -146,23 +146,23 @@ fn entries(
     for id in want {
         match counts.remove(id) {
             None | Some(0) => {
-                tally.lost += 1;
-                tally
+                findings.lost += 1;
+                findings
                     .violations
                     .push(format!("lost: {owner}'s inbox in {region} lacks {id}"));
             }
             Some(1) => {}
             Some(n) => {
-                tally.doubled += n - 1;
-                tally.violations.push(format!(
+                findings.doubled += n - 1;
+                findings.violations.push(format!(
                     "doubled: {owner}'s inbox in {region} holds {id} {n} times"
                 ));
             }
         }
     }
     for (id, n) in counts {
-        tally.doubled += n;
-        tally.violations.push(format!(
+        findings.doubled += n;
+        findings.violations.push(format!(
             "{owner}'s inbox in {region} holds {id}, which no accepted event made"
         ));
     }
@@ -170,7 +170,7 @@ fn entries(
 
 /// An answer of the stock never tells of more than was accepted.
 fn answers(
-    tally: &mut Tally,
+    findings: &mut Findings,
     region: &Region,
     owner: &Participant,
     inbox: &[InboxEntry],
@@ -186,7 +186,7 @@ fn answers(
                 .and_then(|p| totals.get(&p).copied())
                 .unwrap_or(0);
             if qty.parse::<u64>().map_or(true, |q| q > accepted) {
-                tally.violations.push(format!(
+                findings.violations.push(format!(
                     "{owner}'s answer {} in {region} says {part:?}, but {accepted} were accepted",
                     entry.id
                 ));
@@ -196,20 +196,20 @@ fn answers(
 }
 
 /// Each share holds exactly the units of its accepted adds.
-fn units(tally: &mut Tally, region: &Region, shares: &Shares, want: &Shares) {
+fn units(findings: &mut Findings, region: &Region, shares: &Shares, want: &Shares) {
     let keys: std::collections::BTreeSet<_> = shares.keys().chain(want.keys()).collect();
     for key in keys {
         let have = shares.get(key).copied().unwrap_or(0);
         let need = want.get(key).copied().unwrap_or(0);
         let (product, share) = key;
         if have < need {
-            tally.lost += need - have;
-            tally.violations.push(format!(
+            findings.lost += need - have;
+            findings.violations.push(format!(
                 "lost updates: {region} holds {have} of {product} in {share}'s share, accepted {need}"
             ));
         } else if have > need {
-            tally.doubled += have - need;
-            tally.violations.push(format!(
+            findings.doubled += have - need;
+            findings.violations.push(format!(
                 "doubled: {region} holds {have} of {product} in {share}'s share, accepted {need}"
             ));
         }
@@ -218,7 +218,7 @@ fn units(tally: &mut Tally, region: &Region, shares: &Shares, want: &Shares) {
 
 /// Every bad event is a dead letter, as often as it was published; nothing else is.
 async fn dead_letters(
-    tally: &mut Tally,
+    findings: &mut Findings,
     engine: &LocalEngine,
     plan: &[Planned],
     published: &[u32],
@@ -248,19 +248,19 @@ async fn dead_letters(
         });
         match (&planned.good, found) {
             (Some(_), 0) => {}
-            (Some(_), n) => tally.violations.push(format!(
+            (Some(_), n) => findings.violations.push(format!(
                 "{} was accepted, yet is a dead letter {n} times",
                 planned.describe()
             )),
             (None, n) if n == *times => {}
-            (None, n) => tally.violations.push(format!(
+            (None, n) => findings.violations.push(format!(
                 "{} was published {times} times and is a dead letter {n} times",
                 planned.describe()
             )),
         }
     }
     for detail in dead {
-        tally
+        findings
             .violations
             .push(format!("a dead letter no client published: {detail}"));
     }

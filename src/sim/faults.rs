@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use crate::contract::{Event, Participant, Product, Quantity, Region};
 use crate::ports::{
-    Bus, EffectKey, InboxEntry, Inboxes, Outcome, PortError, Ports, Reason, StockShare, StockShares,
+    Bus, EffectKey, InboxEntry, Inboxes, Outcome, PortError, Ports, StockShare, StockShares,
 };
 use crate::store::DynamoStore;
 
@@ -49,11 +49,16 @@ impl Fuse {
     }
 }
 
+/// The simulated process died in the middle of a call.
+#[derive(Debug, thiserror::Error)]
+#[error("the process died")]
+struct Crash;
+
 fn crashed() -> PortError {
     PortError::Storage {
         operation: "simulated crash".into(),
         retryable: true,
-        source: Box::new(Reason("the process died".into())),
+        source: Box::new(Crash),
     }
 }
 

@@ -19,13 +19,12 @@
 //! per product, added to from every region, replicated last writer wins): it loses updates.
 
 mod check;
-pub mod cli;
 mod explore;
 mod faults;
 mod run;
 mod workload;
 
-pub use check::Tally;
+pub use check::Findings;
 pub use explore::{explore, one, Found, Seeds};
 pub use run::{run_seed, SeedRun};
 
@@ -62,8 +61,8 @@ impl Summary {
         self.events += run.events;
         self.crashes += run.crashes;
         self.partitions += run.partitions;
-        self.lost += run.tally.lost;
-        self.doubled += run.tally.doubled;
+        self.lost += run.findings.lost;
+        self.doubled += run.findings.doubled;
     }
 }
 

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use super::check::{check, Tally};
+use super::check::{check, Findings};
 use super::faults::{Fuse, Fused, NaiveStock};
 use super::workload::{generate, Planned};
 use super::Design;
@@ -32,7 +32,7 @@ pub struct SeedRun {
     /// Partitions between two regions.
     pub partitions: u64,
     /// What the end state broke.
-    pub tally: Tally,
+    pub findings: Findings,
     /// Every step, in order.
     pub trace: Vec<String>,
 }
@@ -40,7 +40,7 @@ pub struct SeedRun {
 impl SeedRun {
     /// Whether every guarantee held.
     pub fn passed(&self) -> bool {
-        self.tally.violations.is_empty()
+        self.findings.violations.is_empty()
     }
 }
 
@@ -80,7 +80,7 @@ async fn run_schedule(
             events: 0,
             crashes: 0,
             partitions: 0,
-            tally: Tally::default(),
+            findings: Findings::default(),
             trace: Vec::new(),
         },
     };
@@ -107,7 +107,7 @@ async fn run_schedule(
             .unwrap_or_else(|| topology.regions[0].clone()),
         _ => topology.regions[0].clone(),
     };
-    sim.run.tally = check(&sim.engine, &plan, &published, &share_region).await?;
+    sim.run.findings = check(&sim.engine, &plan, &published, &share_region).await?;
     Ok(sim.run)
 }
 

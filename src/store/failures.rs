@@ -3,6 +3,7 @@
 use chrono::Utc;
 
 use super::item::{n, s, text, timestamp};
+use super::storage;
 use super::DynamoStore;
 use crate::ports::PortError;
 
@@ -32,7 +33,7 @@ impl DynamoStore {
             .item("expires_at", n(now.timestamp() + FAILURE_TTL_SECONDS))
             .send()
             .await
-            .map_err(|e| PortError::storage("PutItem (failure record)", e.into()))?;
+            .map_err(|e| storage("PutItem (failure record)", e))?;
         Ok(())
     }
 
@@ -47,7 +48,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| PortError::storage("GetItem (failure record)", e.into()))?;
+            .map_err(|e| storage("GetItem (failure record)", e))?;
         Ok(out.item().map(|item| {
             let reason = text(item, "reason").unwrap_or_default().to_owned();
             let count = item

@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_sdk_dynamodbstreams::types::AttributeValue as StreamValue;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use crate::contract::{EventId, Product, Region};
@@ -123,28 +122,4 @@ pub fn stock_share(item: &Item) -> Result<StockShare, BadItem> {
             .map_err(|e| invalid("region")(Box::new(e)))?,
         qty: qty.parse().map_err(|e| invalid("qty")(Box::new(e)))?,
     })
-}
-
-/// A stream image as an item DynamoDB takes (the two SDKs have their own value types).
-pub fn from_stream(image: &HashMap<String, StreamValue>) -> Item {
-    image
-        .iter()
-        .map(|(k, v)| (k.clone(), from_stream_value(v)))
-        .collect()
-}
-
-fn from_stream_value(v: &StreamValue) -> AttributeValue {
-    match v {
-        StreamValue::S(x) => AttributeValue::S(x.clone()),
-        StreamValue::N(x) => AttributeValue::N(x.clone()),
-        StreamValue::B(x) => AttributeValue::B(x.clone()),
-        StreamValue::Ss(x) => AttributeValue::Ss(x.clone()),
-        StreamValue::Ns(x) => AttributeValue::Ns(x.clone()),
-        StreamValue::Bs(x) => AttributeValue::Bs(x.clone()),
-        StreamValue::Bool(x) => AttributeValue::Bool(*x),
-        StreamValue::Null(x) => AttributeValue::Null(*x),
-        StreamValue::L(x) => AttributeValue::L(x.iter().map(from_stream_value).collect()),
-        StreamValue::M(x) => AttributeValue::M(from_stream(x)),
-        _ => AttributeValue::Null(true),
-    }
 }

@@ -33,19 +33,16 @@ mod failures;
 pub mod item;
 mod once;
 pub mod schema;
-mod sdk;
-pub use sdk::{http_client, loopback_http_client};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem, Update};
 use chrono::Utc;
 
-pub use sdk::SdkFailure;
-
 use crate::contract::{Participant, Product, Quantity, Region};
 use crate::ports::{
-    EffectKey, InboxEntry, Inboxes, Outcome, PortError, Reason, StockShare, StockShares, MAX_SHARE,
+    EffectKey, InboxEntry, Inboxes, Outcome, PortError, StockShare, StockShares, MAX_SHARE,
 };
+use crate::sdk::SdkFailure;
 use item::{n, s, text, timestamp, Item, REP_AT, REP_IN};
 
 /// How long an idempotency record is kept: longer than any redelivery (SQS keeps a message 14
@@ -56,6 +53,16 @@ const RECORD_INDEX: usize = 1;
 pub(crate) const CONDITION_FAILED: &str = "ConditionalCheckFailed";
 /// The attribute of an idempotency record holding the digest of the event's content.
 const DIGEST: &str = "digest";
+
+/// A failed SDK call of `operation`, as the ports say it: retryable as the SDK's answer says.
+pub(crate) fn storage(operation: impl Into<String>, e: impl Into<SdkFailure>) -> PortError {
+    let e = e.into();
+    PortError::Storage {
+        operation: operation.into(),
+        retryable: e.retryable,
+        source: Box::new(e),
+    }
+}
 
 /// One region's table, through a DynamoDB client built once (per cold start in Lambda).
 #[derive(Clone, Debug)]
@@ -111,7 +118,7 @@ impl DynamoStore {
             .send()
             .try_collect()
             .await
-            .map_err(|e| PortError::storage(format!("Query ({what})"), e.into()))
+            .map_err(|e| storage(format!("Query ({what})"), e))
     }
 }
 
@@ -151,7 +158,7 @@ impl Inboxes for DynamoStore {
         self.apply_once(key, TransactWriteItem::builder().put(put).build(), || {
             PortError::Corrupt {
                 what: format!("the inbox of {owner}"),
-                source: Box::new(Reason("an unconditional entry was refused".into())),
+                source: Box::new(once::Refused::UnconditionalEntry),
             }
         })
         .await

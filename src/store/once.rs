@@ -8,10 +8,11 @@ use aws_sdk_dynamodb::types::{
 use chrono::Utc;
 
 use super::item::{n, s, text, timestamp};
+use super::storage;
 use super::{
     build_error, coalesce, DynamoStore, APPLIED_TTL_SECONDS, CONDITION_FAILED, DIGEST, RECORD_INDEX,
 };
-use crate::ports::{EffectKey, Outcome, PortError, Reason};
+use crate::ports::{EffectKey, Outcome, PortError};
 
 impl DynamoStore {
     /// The idempotency record of `key`, written only if absent.
@@ -99,7 +100,7 @@ impl DynamoStore {
                 return verdict;
             }
         }
-        Err(PortError::storage("TransactWriteItems", e.into()))
+        Err(storage("TransactWriteItems", e))
     }
 
     /// The verdict on an effect whose transaction was cancelled, from the reasons given for
@@ -148,7 +149,7 @@ impl DynamoStore {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| PortError::storage("GetItem (idempotency record)", e.into()))?;
+            .map_err(|e| storage("GetItem (idempotency record)", e))?;
         Ok(out
             .item()
             .and_then(|item| text(item, DIGEST))
@@ -156,13 +157,22 @@ impl DynamoStore {
     }
 }
 
+/// A transaction DynamoDB cancelled for no reason this record explains.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum Refused {
+    /// An entry written with no condition of its own was refused.
+    #[error("an unconditional entry was refused")]
+    UnconditionalEntry,
+    /// A grouped transaction was cancelled, but neither of this record's conditions failed.
+    #[error("cancelled, with no failed condition of this record")]
+    WithoutCondition,
+}
+
 /// A grouped transaction said this record's condition failed, but neither of its own did.
 fn cancelled_without_condition() -> PortError {
     PortError::Storage {
         operation: "TransactWriteItems".into(),
         retryable: true,
-        source: Box::new(Reason(
-            "cancelled, with no failed condition of this record".into(),
-        )),
+        source: Box::new(Refused::WithoutCondition),
     }
 }

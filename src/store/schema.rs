@@ -2,6 +2,7 @@
 //! embedded engine in its state directory (on AWS, Terraform creates it; `tests/drift.rs`
 //! checks that both describe the same table).
 
+use super::storage;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::client::Waiters;
@@ -65,7 +66,7 @@ pub async fn ensure_table(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Res
         Err(e)
             if e.as_service_error()
                 .is_some_and(|se| se.is_resource_in_use_exception()) => {}
-        Err(e) => return Err(PortError::storage("CreateTable", e.into())),
+        Err(e) => return Err(storage("CreateTable", e)),
     }
     dynamo
         .wait_until_table_exists()
@@ -87,7 +88,7 @@ async fn ensure_ttl(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Result<()
         .table_name(table)
         .send()
         .await
-        .map_err(|e| PortError::storage("DescribeTimeToLive", e.into()))?;
+        .map_err(|e| storage("DescribeTimeToLive", e))?;
     let status = ttl
         .time_to_live_description()
         .and_then(|d| d.time_to_live_status());
@@ -107,7 +108,7 @@ async fn ensure_ttl(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Result<()
             .time_to_live_specification(spec)
             .send()
             .await
-            .map_err(|e| PortError::storage("UpdateTimeToLive", e.into()))?;
+            .map_err(|e| storage("UpdateTimeToLive", e))?;
     }
     Ok(())
 }

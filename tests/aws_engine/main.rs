@@ -18,9 +18,9 @@ use moebi::client::Client;
 use moebi::contract::{ChatSend, Event, EventId, Participant, Product, Region, Text};
 use moebi::engine::aws::{AwsConfig, AwsEngine};
 use moebi::engine::Engine;
-use moebi::engine::Names;
 use moebi::invoke::{Payload, Response};
 use moebi::ports::InboxEntry;
+use moebi::resources::ResourceNames;
 use moebi::topology::{Function, Topology};
 
 fn emulator_url() -> String {
@@ -55,7 +55,7 @@ async fn engine() -> (AwsEngine, String) {
 async fn emulator(region: &str) -> aws_config::SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
         .region(aws_config::Region::new(region.to_owned()))
-        .http_client(moebi::store::http_client())
+        .http_client(moebi::sdk::http_client())
         .endpoint_url(emulator_url())
         .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .load()

@@ -40,7 +40,7 @@ async fn an_engine_without_setup_says_to_run_it() {
 async fn a_bad_namespace_is_a_configuration_error() {
     let config = AwsConfig {
         endpoint_url: Some("http://127.0.0.1:9".into()),
-        names: Names::namespaced("no spaces"),
+        names: ResourceNames::namespaced("no spaces"),
     };
     let err = AwsEngine::connect(config, Topology::builtin())
         .await

@@ -6,8 +6,11 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-mod observe;
+mod chat;
+mod demo;
 mod replay;
+mod sim;
+mod watch;
 
 use moebi::client::Client;
 use moebi::contract::Region;
@@ -124,7 +127,7 @@ enum Command {
     },
     /// Run the deterministic simulation: random schedules of every region (duplicates, crashes,
     /// lag, partitions, bad events), each checked for lost and doubled effects.
-    Sim(moebi::sim::cli::Request),
+    Sim(sim::Request),
     /// Serve one region's embedded DynamoDB (<state>/<region>.dynamodb) on a loopback port
     /// until interrupted, with the table created: what `make bench` runs the functions against.
     ServeDynamodb {
@@ -242,13 +245,13 @@ pub(crate) async fn open(cli: &Cli, state: &Path) -> Result<Box<dyn Engine>, Fai
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     match &cli.command {
-        Command::Demo { trace } => demo(&cli, *trace).await,
+        Command::Demo { trace } => demo::command(&cli, *trace).await,
         Command::Chat {
             participant,
             every_ms,
-        } => observe::chat(&cli, participant, *every_ms).await,
-        Command::Trace { id, json } => observe::trace(&cli, id, *json).await,
-        Command::Stats { json } => observe::stats(&cli, *json).await,
+        } => watch::chat(&cli, participant, *every_ms).await,
+        Command::Trace { id, json } => watch::trace(&cli, id, *json).await,
+        Command::Stats { json } => watch::stats(&cli, *json).await,
         Command::Send { from, to, text } => {
             let engine = open(&cli, &cli.state).await?;
             let id = Client::new(engine.as_ref()).send(from, to, text).await?;
@@ -264,7 +267,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Dlq { region } => dlq(&cli, region.as_deref()).await,
         Command::Sim(request) => {
             let topology = load_topology(cli.topology.as_deref())?;
-            moebi::sim::cli::command(&topology, *request).map_err(|e| Failure(e, 1))
+            sim::command(&topology, *request).map_err(|e| Failure(e, 1))
         }
         Command::ServeDynamodb { region, table } => serve_dynamodb(&cli, region, table).await,
         #[cfg(feature = "aws")]
@@ -292,7 +295,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 
 /// The AWS engine the flags describe, within `namespace` when given.
 #[cfg(feature = "aws")]
-async fn aws_engine(
+pub(crate) async fn aws_engine(
     cli: &Cli,
     namespace: Option<&str>,
 ) -> Result<moebi::engine::aws::AwsEngine, Failure> {
@@ -302,30 +305,6 @@ async fn aws_engine(
         config = config.with_namespace(ns);
     }
     Ok(moebi::engine::aws::AwsEngine::connect(config, topology).await?)
-}
-
-async fn demo(cli: &Cli, trace: bool) -> Result<(), Failure> {
-    match cli.engine {
-        EngineKind::Local => {
-            let dir = cli.state.join("demo");
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)
-                    .map_err(|e| Failure(format!("cannot clear {}: {e}", dir.display()), 1))?;
-            }
-            let engine = open(cli, &dir).await?;
-            let place = format!("on the embedded engine (state in {})", dir.display());
-            Ok(moebi::demo::play(engine.as_ref(), &place, trace).await?)
-        }
-        #[cfg(feature = "aws")]
-        EngineKind::Aws => {
-            // A fresh namespace each time, so the story starts from empty inboxes.
-            let ns = format!("demo-{}", &moebi::contract::EventId::random().as_str()[..8]);
-            let engine = aws_engine(cli, Some(&ns)).await?;
-            engine.setup().await?;
-            let place = format!("on the AWS engine (namespace {ns})");
-            Ok(moebi::demo::play(&engine, &place, trace).await?)
-        }
-    }
 }
 
 async fn inbox(cli: &Cli, participant: &str, json: bool) -> Result<(), Failure> {

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 
-use super::bus::EventBridgeBus;
 use super::sqs::{queue_arn, queue_depth, QueueHandle, SqsQueue};
 use super::{in_region, load_sdk_config, AwsConfig};
 use crate::contract::Region;
@@ -16,7 +15,8 @@ use crate::engine::pump::{self, Delivery, Mapping};
 use crate::engine::queue::{Queue, QueueError};
 use crate::engine::replicator::{Replica, Replicator};
 use crate::engine::{unknown_region, Engine, EngineError, RunReport};
-use crate::ports::{Ports, Reason};
+use crate::lambda::EventBridgeBus;
+use crate::ports::Ports;
 use crate::store::DynamoStore;
 use crate::topology::{Function, Topology};
 
@@ -164,7 +164,7 @@ impl AwsEngine {
                 )))
             }
             Err(e) => {
-                let e = crate::store::SdkFailure::from(e);
+                let e = crate::sdk::SdkFailure::from(e);
                 return Err(QueueError {
                     queue: name.to_owned(),
                     operation: "GetQueueUrl",
@@ -255,13 +255,11 @@ impl AwsEngine {
                 return Ok(RunReport::default());
             }
             if Instant::now() > deadline {
-                return Err(EngineError::state(
-                    "waiting for Lambda to drain the queues",
-                    Reason(format!(
-                        "{waiting} message(s) still queued after {} s",
-                        DRAIN_TIMEOUT.as_secs()
-                    )),
-                ));
+                return Err(EngineError::Undrained {
+                    what: "waiting for Lambda to drain the queues",
+                    messages: waiting,
+                    waited: DRAIN_TIMEOUT,
+                });
             }
         }
     }
@@ -298,13 +296,11 @@ impl Engine for AwsEngine {
                 Ok(0) => return Ok(report),
                 Ok(_) if idle.elapsed() < DRAIN_TIMEOUT => tokio::time::sleep(IDLE_POLL).await,
                 Ok(n) => {
-                    return Err(EngineError::state(
-                        "draining the emulator's queues",
-                        Reason(format!(
-                            "{n} message(s) still hidden after {} s",
-                            DRAIN_TIMEOUT.as_secs()
-                        )),
-                    ))
+                    return Err(EngineError::Undrained {
+                        what: "draining the emulator's queues",
+                        messages: n,
+                        waited: DRAIN_TIMEOUT,
+                    })
                 }
                 Err(EngineError::Queue(e)) if e.retryable => {}
                 Err(e) => return Err(e),

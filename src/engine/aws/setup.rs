@@ -12,8 +12,8 @@ use super::AwsEngine;
 use crate::contract::Region;
 use crate::engine::pump::Mapping;
 use crate::engine::EngineError;
-use crate::ports::Reason;
-use crate::store::{schema, SdkFailure};
+use crate::sdk::SdkFailure;
+use crate::store::schema;
 use crate::topology::{Rule, Target};
 
 /// How long SQS keeps a dead letter: the most it allows (14 days).
@@ -28,7 +28,10 @@ fn failed(operation: impl Into<String>) -> impl FnOnce(SdkFailure) -> EngineErro
 
 /// A setup step that cannot go on, and why.
 fn refused(operation: &str, why: String) -> EngineError {
-    EngineError::state(format!("setup: {operation}"), Reason(why))
+    EngineError::Setup {
+        operation: operation.to_owned(),
+        why,
+    }
 }
 
 impl AwsEngine {

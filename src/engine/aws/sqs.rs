@@ -9,8 +9,23 @@ use aws_sdk_sqs::types::{
 use crate::contract::Region;
 use crate::engine::queue::{Queue, QueueError, Received};
 use crate::engine::DeadLetter;
-use crate::ports::Reason;
-use crate::store::{DynamoStore, SdkFailure};
+use crate::sdk::SdkFailure;
+use crate::store::DynamoStore;
+
+/// What SQS answered that the engine cannot go on with.
+#[derive(Debug, thiserror::Error)]
+enum Refused {
+    /// `GetQueueAttributes` named no `QueueArn`.
+    #[error("the queue has no ARN")]
+    NoArn,
+    /// A batch call left some entries as they were.
+    #[error("{messages} message(s) unchanged: {code}: {message}")]
+    Unchanged {
+        messages: usize,
+        code: String,
+        message: String,
+    },
+}
 
 /// Most messages `dead_letters` reads from one DLQ.
 const MAX_DEAD_LETTERS: usize = 1_000;
@@ -77,7 +92,7 @@ pub(super) async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> Result<St
             queue: url.to_owned(),
             operation: "GetQueueAttributes",
             retryable: false,
-            source: Box::new(Reason("the queue has no ARN".into())),
+            source: Box::new(Refused::NoArn),
         })
 }
 
@@ -127,12 +142,11 @@ impl SqsQueue {
                     queue: self.name.clone(),
                     operation: "ChangeMessageVisibilityBatch",
                     retryable: !f.sender_fault(),
-                    source: Box::new(Reason(format!(
-                        "{} message(s) unchanged: {}: {}",
-                        out.failed().len(),
-                        f.code(),
-                        f.message().unwrap_or_default()
-                    ))),
+                    source: Box::new(Refused::Unchanged {
+                        messages: out.failed().len(),
+                        code: f.code().to_owned(),
+                        message: f.message().unwrap_or_default().to_owned(),
+                    }),
                 });
             }
         }

@@ -14,10 +14,22 @@ use super::journal::{self, Entry};
 use super::state::StateDb;
 use crate::contract::{Event, Region};
 use crate::engine::pump::ACCOUNT;
-use crate::engine::{EngineError, Names, Step};
+use crate::engine::{EngineError, Step};
 use crate::pattern::Pattern;
-use crate::ports::{Bus, PortError, Reason};
+use crate::ports::{Bus, PortError};
+use crate::resources::ResourceNames;
 use crate::topology::{Target, Topology};
+
+/// Why the bus refused an event.
+#[derive(Debug, thiserror::Error)]
+enum Undeliverable {
+    /// The event went round more than [`MAX_HOPS`] buses.
+    #[error("event forwarded more than {MAX_HOPS} times: the routes loop")]
+    Loop,
+    /// The topology has no such region.
+    #[error("no bus in region {0}")]
+    NoBus(Region),
+}
 
 /// Most forwarding hops an event may take; more means the routes loop.
 const MAX_HOPS: usize = 4;
@@ -31,7 +43,7 @@ struct CompiledRule {
 /// Every region's bus.
 pub struct Buses {
     rules: BTreeMap<Region, Vec<CompiledRule>>,
-    names: Names,
+    names: ResourceNames,
     queues: Arc<StateDb>,
 }
 
@@ -58,7 +70,7 @@ impl Buses {
         }
         Ok(Self {
             rules,
-            names: Names::default(),
+            names: ResourceNames::default(),
             queues,
         })
     }
@@ -70,20 +82,18 @@ impl Buses {
         envelope: &Value,
         hops: usize,
     ) -> Result<(), PortError> {
-        let fail = |what: String| PortError::Bus {
+        let fail = |why: Undeliverable| PortError::Bus {
             operation: format!("PutEvents on {region}"),
             retryable: false,
-            source: Box::new(Reason(what)),
+            source: Box::new(why),
         };
         if hops > MAX_HOPS {
-            return Err(fail(format!(
-                "event forwarded more than {MAX_HOPS} times: the routes loop"
-            )));
+            return Err(fail(Undeliverable::Loop));
         }
         let rules = self
             .rules
             .get(region)
-            .ok_or_else(|| fail(format!("no bus in region {region}")))?;
+            .ok_or_else(|| fail(Undeliverable::NoBus(region.clone())))?;
         let (event_id, cause, summary) = journal::about(envelope);
         let step = |step, detail| Entry {
             event_id,
@@ -221,7 +231,7 @@ mod tests {
             .collect();
         Buses {
             rules,
-            names: Names::default(),
+            names: ResourceNames::default(),
             queues: Arc::clone(queues),
         }
     }
@@ -251,10 +261,9 @@ mod tests {
     fn an_event_forwarded_past_the_hop_limit_is_refused_and_queued_nowhere() {
         let queues = StateDb::memory().unwrap();
         let err = put(&chain(MAX_HOPS + 1, &queues)).unwrap_err();
-        assert!(
-            err.to_string().contains("PutEvents on r5")
-                && format!("{err:?}").contains("forwarded more than 4 times: the routes loop"),
-            "{err:?}"
+        assert_eq!(
+            crate::report(&err),
+            "publishing: PutEvents on r5 failed: event forwarded more than 4 times: the routes loop"
         );
         assert_eq!(queued(&queues), 0);
     }

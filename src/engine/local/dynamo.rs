@@ -131,7 +131,7 @@ impl EmbeddedDynamo {
     /// How the SDK reaches it: over loopback when served, else in process.
     fn http_client(&self) -> SharedHttpClient {
         match &self.url {
-            Some(_) => crate::store::loopback_http_client(),
+            Some(_) => crate::sdk::loopback_http_client(),
             None => super::inprocess::client(self.db.clone()),
         }
     }

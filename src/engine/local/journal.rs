@@ -2,7 +2,7 @@
 //! rule, forwarded to another region, queued, received, handled with what outcome, set aside as
 //! a dead letter), with the time, in the queues' database. `moebi trace ID` reads one event's
 //! path from it, and `moebi stats` the functions' counts: the same figures the Lambda functions
-//! emit as metrics ([`crate::observe`]).
+//! emit as metrics ([`crate::metric`]).
 
 use rusqlite::{params, Connection};
 use serde_json::Value;
@@ -12,7 +12,7 @@ use crate::engine::{EngineError, Step, Trace, TraceStep};
 use std::time::Duration;
 
 use crate::handler::HandlerError;
-use crate::observe::Tally;
+use crate::metric::Counts;
 use crate::ports::Outcome;
 
 pub(super) const SCHEMA: &str = "
@@ -98,7 +98,7 @@ pub(super) fn invocation<'a>(
     records: impl Iterator<Item = (&'a str, &'a Result<Outcome, HandlerError>, Duration)>,
     cold: bool,
 ) {
-    let mut tally = Tally::default();
+    let mut tally = Counts::default();
     for (message_id, result, elapsed) in records {
         tally.count(result, elapsed);
         let detail = result
@@ -285,12 +285,7 @@ impl StateDb {
 
 /// The step a journal row names; a name this engine never writes means the journal is not its.
 fn journaled(name: &str) -> Result<Step, EngineError> {
-    Step::parse(name).ok_or_else(|| {
-        EngineError::state(
-            "cannot read the journal",
-            crate::ports::Reason(format!("it holds an unknown step {name:?}")),
-        )
-    })
+    Step::parse(name).ok_or_else(|| EngineError::UnknownStep(name.to_owned()))
 }
 
 /// The `p` quantile of sorted values (nearest rank); 0 for none.

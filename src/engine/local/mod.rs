@@ -30,9 +30,10 @@ pub use dynamo::EmbeddedDynamo;
 use super::pump::{self, Mapping};
 use super::queue::Queue;
 use super::replicator::{Link, Replica, Replicator};
-use super::{unknown_region, Engine, EngineError, Names, RunReport};
+use super::{unknown_region, Engine, EngineError, RunReport};
 use crate::contract::Region;
 use crate::ports::Ports;
+use crate::resources::ResourceNames;
 use crate::store::DynamoStore;
 use crate::topology::Topology;
 use bus::{Buses, RegionBus};
@@ -66,7 +67,7 @@ impl LocalEngine {
     /// they are, with no schema work.
     pub async fn open(dir: &Path, topology: Topology) -> Result<Self, EngineError> {
         create_dir(dir)?;
-        let names = Names::default();
+        let names = ResourceNames::default();
         let path = |region: &Region| dir.join(format!("{region}.dynamodb"));
         let complete =
             dir.join("queues.sqlite").exists() && topology.regions.iter().all(|r| path(r).exists());
@@ -96,7 +97,7 @@ impl LocalEngine {
         dynamos: Vec<EmbeddedDynamo>,
     ) -> Result<Self, EngineError> {
         let topology = Arc::new(topology);
-        let names = Names::default();
+        let names = ResourceNames::default();
         let buses = Arc::new(Buses::new(&topology, queues.clone())?);
         let mut regions = BTreeMap::new();
         let mut replicas = Vec::new();
@@ -249,7 +250,7 @@ impl MemoryState {
         let path = dir.join("template.dynamodb");
         let region = Region::parse("us-east-1")
             .map_err(|e| EngineError::state("the template's region", e))?;
-        EmbeddedDynamo::open_table(&path, &Names::default().table, &region).await?;
+        EmbeddedDynamo::open_table(&path, &ResourceNames::default().table, &region).await?;
         Ok(path)
     }
 }

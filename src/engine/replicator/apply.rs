@@ -12,10 +12,11 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 use aws_sdk_dynamodbstreams::types::{OperationType, Record};
 
+use super::stream::from_stream;
 use super::{storage, Replica};
 use crate::contract::Region;
 use crate::ports::PortError;
-use crate::store::item::{from_stream, n, s, Item, REP_AT, REP_IN, REP_SEQ};
+use crate::store::item::{n, s, Item, REP_AT, REP_IN, REP_SEQ};
 
 /// When the target holds a later write of the item than the image: of the same region by
 /// stream order (`rep_seq`), of another region by replication stamp (`rep_at`).
@@ -280,7 +281,7 @@ pub(super) async fn one_at_a_time(
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(crate::store::SdkFailure::from)
+                .map_err(crate::sdk::SdkFailure::from)
         } else if let Some(d) = w.delete() {
             to.dynamo
                 .delete_item()
@@ -292,7 +293,7 @@ pub(super) async fn one_at_a_time(
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(crate::store::SdkFailure::from)
+                .map_err(crate::sdk::SdkFailure::from)
         } else {
             Ok(())
         };

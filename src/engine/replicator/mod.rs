@@ -23,7 +23,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use crate::contract::Region;
-use crate::ports::{PortError, Reason};
+use crate::ports::PortError;
 use crate::store::item::s;
 
 use apply::{apply_all, position_pk, write_of, SEQ_TEXT};
@@ -81,12 +81,23 @@ struct Cursor {
     iterator: Option<String>,
 }
 
+/// What replication needs and did not find.
+#[derive(Debug, thiserror::Error)]
+enum Missing {
+    /// The replicator was asked about a region it has no table of.
+    #[error("{0} has no replica")]
+    Replica(Region),
+    /// A table without a stream cannot be replicated.
+    #[error("it has no stream: replication needs one")]
+    Stream,
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-pub(super) fn storage(operation: &str, e: impl Into<crate::store::SdkFailure>) -> PortError {
-    PortError::storage(format!("replication: {operation}"), e.into())
+pub(super) fn storage(operation: &str, e: impl Into<crate::sdk::SdkFailure>) -> PortError {
+    crate::store::storage(format!("replication: {operation}"), e)
 }
 
 impl Replicator {
@@ -154,7 +165,7 @@ impl Replicator {
                 .find(|x| &x.region == r)
                 .ok_or_else(|| PortError::Corrupt {
                     what: format!("replication from {from} to {to}"),
-                    source: Box::new(Reason(format!("{r} has no replica"))),
+                    source: Box::new(Missing::Replica(r.clone())),
                 })
         };
         self.copy(find(from)?, find(to)?, limit).await
@@ -319,7 +330,7 @@ impl Replicator {
             .and_then(|t| t.latest_stream_arn())
             .ok_or_else(|| PortError::Corrupt {
                 what: format!("table {} in {}", replica.table, replica.region),
-                source: Box::new(Reason("it has no stream: replication needs one".into())),
+                source: Box::new(Missing::Stream),
             })?
             .to_owned();
         lock(&self.streams).insert(replica.region.clone(), arn.clone());

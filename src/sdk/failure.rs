@@ -1,6 +1,7 @@
-//! AWS SDK failures, sorted once: retryable or permanent, with the service's code when it
-//! answered. Every adapter (the DynamoDB store, EventBridge, SQS) turns its SDK errors into
-//! an [`SdkFailure`] through `From`, so the retry decision is made in one place.
+//! AWS SDK failures, sorted once: retryable or permanent, with the service's code, message and
+//! request id when it answered. Every adapter (the DynamoDB store, EventBridge, SQS, the
+//! replicator) turns its SDK errors into an [`SdkFailure`] through `From`, so the retry
+//! decision is made in one place.
 
 use std::error::Error;
 use std::fmt::Debug;
@@ -10,29 +11,6 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::RequestId;
 
 use crate::ports::Cause;
-
-/// The HTTP client of every SDK client: hyper with rustls on ring (the SDK's default is
-/// aws-lc, which made each function about 6 MB larger together with the other dependencies
-/// dropped then; README, "Speed, size and cost"). Built once per process, as it loads the
-/// root certificates.
-pub fn http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
-    static CLIENT: std::sync::OnceLock<aws_sdk_dynamodb::config::SharedHttpClient> =
-        std::sync::OnceLock::new();
-    CLIENT
-        .get_or_init(|| {
-            aws_smithy_http_client::Builder::new()
-                .tls_provider(Provider::Rustls(CryptoMode::Ring))
-                .build_https()
-        })
-        .clone()
-}
-
-/// A plain HTTP client, for an endpoint on loopback (the embedded DynamoDB): no TLS, no
-/// certificates to load.
-pub fn loopback_http_client() -> aws_sdk_dynamodb::config::SharedHttpClient {
-    aws_smithy_http_client::Builder::new().build_http()
-}
 
 /// Error codes of a service that answered but may answer differently next time.
 const RETRYABLE_CODES: &[&str] = &[

@@ -12,7 +12,7 @@ use crate::{open, Cli, EngineKind, Failure};
 struct Connect<'a>(&'a Cli);
 
 #[async_trait]
-impl moebi::chat::Connect for Connect<'_> {
+impl crate::chat::Connect for Connect<'_> {
     async fn connect(&self) -> Result<Box<dyn Engine>, EngineError> {
         let cli = self.0;
         let topology = match &cli.topology {
@@ -38,7 +38,7 @@ pub async fn chat(cli: &Cli, participant: &str, every_ms: u64) -> Result<(), Fai
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let mut stdout = std::io::stdout();
     let every = std::time::Duration::from_millis(every_ms.max(50));
-    Ok(moebi::chat::session(&Connect(cli), participant, stdin, &mut stdout, every).await?)
+    Ok(crate::chat::session(&Connect(cli), participant, stdin, &mut stdout, every).await?)
 }
 
 pub async fn trace(cli: &Cli, id: &str, json: bool) -> Result<(), Failure> {

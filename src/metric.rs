@@ -42,7 +42,7 @@ pub fn error_kind(e: &HandlerError) -> &'static str {
 
 /// What one invocation did.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Tally {
+pub struct Counts {
     /// Records in the invocation.
     pub records: u64,
     /// Records whose effect is in the store (duplicates included).
@@ -57,7 +57,7 @@ pub struct Tally {
     pub latencies_ms: Vec<f64>,
 }
 
-impl Tally {
+impl Counts {
     /// Counts one record's result, which took `elapsed`.
     pub fn count(&mut self, result: &Result<Outcome, HandlerError>, elapsed: Duration) {
         self.records += 1;
@@ -75,7 +75,7 @@ impl Tally {
 
     /// What a response says, a single event having taken `elapsed` (batch records carry their own).
     pub fn of(response: &Response, elapsed: Duration) -> Self {
-        let mut tally = Tally::default();
+        let mut tally = Counts::default();
         match response {
             Response::Batch(records) => {
                 for r in records {
@@ -118,7 +118,7 @@ mod tests {
             )),
             record(Err(busy.into())),
         ]);
-        let t = Tally::of(&response, Duration::ZERO);
+        let t = Counts::of(&response, Duration::ZERO);
         assert_eq!(
             (t.records, t.handled, t.duplicates, t.permanent, t.retryable),
             (4, 2, 1, 1, 1)

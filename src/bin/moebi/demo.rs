@@ -1,13 +1,15 @@
 //! The seed's scenario, played on any engine with a transcript: what `moebi demo` (and so
 //! `make run`) prints.
 
-use crate::client::Client;
-use crate::engine::{Engine, EngineError};
+use moebi::client::Client;
+use moebi::engine::{Engine, EngineError};
+
+use crate::{Cli, EngineKind, Failure};
 
 /// Plays the scenario; `place` says where it runs (the state directory, or the namespace).
 /// With `trace`, each message's path follows it (the engine's journal, `moebi trace`).
 pub async fn play(engine: &dyn Engine, place: &str, trace: bool) -> Result<(), EngineError> {
-    let show_path = |id: crate::contract::EventId| async move {
+    let show_path = |id: moebi::contract::EventId| async move {
         if trace {
             path(engine, id.as_str()).await;
         }
@@ -50,7 +52,7 @@ pub async fn play(engine: &dyn Engine, place: &str, trace: bool) -> Result<(), E
 }
 
 /// Who lives in which region.
-fn cast(t: &crate::topology::Topology) {
+fn cast(t: &moebi::topology::Topology) {
     for region in &t.regions {
         let mut who: Vec<String> = t
             .participants
@@ -80,7 +82,7 @@ async fn path(engine: &dyn Engine, id: &str) {
     let text = match engine.trace(id).await {
         Ok(Some(t)) => t.render(),
         Ok(None) => format!("no event {id} in the journal\n"),
-        Err(e) => format!("{}\n", crate::report(&e)),
+        Err(e) => format!("{}\n", moebi::report(&e)),
     };
     for line in text.lines() {
         println!("     {line}");
@@ -97,4 +99,29 @@ async fn show(client: &Client<'_>, who: &str) -> Result<(), EngineError> {
         println!("     {e}");
     }
     Ok(())
+}
+
+/// `moebi demo`: the scenario on a fresh state (or namespace), with its transcript.
+pub(crate) async fn command(cli: &Cli, trace: bool) -> Result<(), Failure> {
+    match cli.engine {
+        EngineKind::Local => {
+            let dir = cli.state.join("demo");
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)
+                    .map_err(|e| Failure(format!("cannot clear {}: {e}", dir.display()), 1))?;
+            }
+            let engine = crate::open(cli, &dir).await?;
+            let place = format!("on the embedded engine (state in {})", dir.display());
+            Ok(play(engine.as_ref(), &place, trace).await?)
+        }
+        #[cfg(feature = "aws")]
+        EngineKind::Aws => {
+            // A fresh namespace each time, so the story starts from empty inboxes.
+            let ns = format!("demo-{}", &moebi::contract::EventId::random().as_str()[..8]);
+            let engine = crate::aws_engine(cli, Some(&ns)).await?;
+            engine.setup().await?;
+            let place = format!("on the AWS engine (namespace {ns})");
+            Ok(play(&engine, &place, trace).await?)
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! `moebi sim`: runs seeds and says what they found, in a few lines.
 
-use super::{explore, Design, SeedRun, Seeds};
-use crate::topology::Topology;
+use moebi::sim::{explore, Design, SeedRun, Seeds, Summary};
+use moebi::topology::Topology;
 
 /// Trace lines shown for a failed seed (the end of its schedule).
 const TRACE_TAIL: usize = 40;
@@ -47,10 +47,10 @@ pub fn command(topology: &Topology, req: Request) -> Result<(), String> {
     let stop = |run: &SeedRun| match design {
         _ if single => true,
         Design::Shares => !run.passed(),
-        Design::Naive => run.tally.lost > 0,
+        Design::Naive => run.findings.lost > 0,
     };
     let started = std::time::Instant::now();
-    let found = explore(topology, seeds, &stop).map_err(|e| crate::report(&e))?;
+    let found = explore(topology, seeds, &stop).map_err(|e| moebi::report(&e))?;
     let rate = found.summary.seeds as f64 / started.elapsed().as_secs_f64().max(1e-9);
     if let (true, Some(run)) = (single, &found.stopped_at) {
         for line in &run.trace {
@@ -60,7 +60,7 @@ pub fn command(topology: &Topology, req: Request) -> Result<(), String> {
     let last = first.wrapping_add(count.saturating_sub(1));
     let stopped = found.stopped_at.filter(|run| match design {
         Design::Shares => !run.passed(),
-        Design::Naive => run.tally.lost > 0,
+        Design::Naive => run.findings.lost > 0,
     });
     conclude(design, stopped, &found.summary, first..=last, rate)
 }
@@ -69,7 +69,7 @@ pub fn command(topology: &Topology, req: Request) -> Result<(), String> {
 fn conclude(
     design: Design,
     stopped: Option<SeedRun>,
-    summary: &super::Summary,
+    summary: &Summary,
     seeds: std::ops::RangeInclusive<u64>,
     rate: f64,
 ) -> Result<(), String> {
@@ -90,9 +90,9 @@ fn conclude(
         (Design::Naive, Some(run)) => {
             println!(
                 "naive design: lost updates at seed {} ({} units lost; seeds from {first})",
-                run.seed, run.tally.lost
+                run.seed, run.findings.lost
             );
-            for v in run.tally.violations.iter().take(3) {
+            for v in run.findings.violations.iter().take(3) {
                 println!("  {v}");
             }
             Ok(())
@@ -105,7 +105,7 @@ fn conclude(
 
 fn failed(run: &SeedRun) {
     println!("seed {} failed:", run.seed);
-    for v in &run.tally.violations {
+    for v in &run.findings.violations {
         println!("  {v}");
     }
     println!("the end of its schedule:");

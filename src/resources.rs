@@ -1,6 +1,5 @@
 //! What a deployment's tables, buses, rules and queues are called (the same in every region).
 
-use super::EngineError;
 use crate::topology::Function;
 
 /// The name everything is called by default.
@@ -9,9 +8,14 @@ const BASE: &str = "moebi";
 /// within EventBridge's 64 characters.
 const MAX_NAMESPACE: usize = 20;
 
+/// A resource name AWS would refuse, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadName(String);
+
 /// The names of one deployment's resources.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Names {
+pub struct ResourceNames {
     /// The DynamoDB table.
     pub table: String,
     /// The EventBridge bus.
@@ -20,7 +24,7 @@ pub struct Names {
     pub prefix: String,
 }
 
-impl Default for Names {
+impl Default for ResourceNames {
     fn default() -> Self {
         Self {
             table: BASE.into(),
@@ -30,7 +34,7 @@ impl Default for Names {
     }
 }
 
-impl Names {
+impl ResourceNames {
     /// The names within namespace `ns`: `moebi-ns`, `moebi-ns-chat-send`, …
     pub fn namespaced(ns: &str) -> Self {
         let prefix = format!("{BASE}-{ns}");
@@ -71,7 +75,7 @@ impl Names {
     }
 
     /// Checks every name against what DynamoDB, EventBridge and SQS accept.
-    pub fn validate(&self) -> Result<(), EngineError> {
+    pub fn validate(&self) -> Result<(), BadName> {
         let ok = |name: &str| {
             !name.is_empty()
                 && name.len() <= 200
@@ -85,19 +89,19 @@ impl Names {
             ("prefix", &self.prefix),
         ] {
             if !ok(name) {
-                return Err(EngineError::Config(format!(
+                return Err(BadName(format!(
                     "invalid {what} name {name:?}: use 1 to 200 characters of A-Z, a-z, 0-9, '-', '_', '.'"
                 )));
             }
         }
         if self.table.len() < 3 {
-            return Err(EngineError::Config(format!(
+            return Err(BadName(format!(
                 "invalid table name {:?}: DynamoDB needs at least 3 characters",
                 self.table
             )));
         }
         if self.prefix.len() > BASE.len() + 1 + MAX_NAMESPACE {
-            return Err(EngineError::Config(format!(
+            return Err(BadName(format!(
                 "name prefix {:?} is too long: rule names would exceed 64 characters",
                 self.prefix
             )));
@@ -112,16 +116,18 @@ mod tests {
 
     #[test]
     fn names_default_to_moebi_and_take_a_namespace() {
-        let n = Names::default();
+        let n = ResourceNames::default();
         assert_eq!((n.table.as_str(), n.bus.as_str()), ("moebi", "moebi"));
         assert_eq!(n.queue(Function::ChatSend), "moebi-chat-send");
         assert_eq!(n.dlq(Function::StockAdd), "moebi-stock-add-dlq");
-        let n = Names::namespaced("t1");
+        let n = ResourceNames::namespaced("t1");
         assert_eq!(n.table, "moebi-t1");
         assert_eq!(n.queue(Function::ChatSend), "moebi-t1-chat-send");
         assert_eq!(n.rule("chat-to-us-east-1"), "moebi-t1-chat-to-us-east-1");
         assert!(n.validate().is_ok());
-        assert!(Names::namespaced("a b").validate().is_err());
-        assert!(Names::namespaced(&"x".repeat(21)).validate().is_err());
+        assert!(ResourceNames::namespaced("a b").validate().is_err());
+        assert!(ResourceNames::namespaced(&"x".repeat(21))
+            .validate()
+            .is_err());
     }
 }

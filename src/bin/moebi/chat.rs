@@ -4,7 +4,7 @@
 //!
 //! The session holds no engine between steps: on the embedded engine it opens the state for
 //! each send and each look at the inbox, so several terminals share one state directory
-//! (commands on it take turns, [`crate::engine::local::LocalEngine::exclusive`]).
+//! (commands on it take turns, [`moebi::engine::local::LocalEngine::exclusive`]).
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -13,9 +13,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
-use crate::client::Client;
-use crate::contract::EventId;
-use crate::engine::{Engine, EngineError};
+use moebi::client::Client;
+use moebi::contract::EventId;
+use moebi::engine::{Engine, EngineError};
 
 /// How a session reaches the engine, each time it needs it.
 #[async_trait]
@@ -93,12 +93,12 @@ pub async fn session(
                     Ok(Line::Nothing) => {}
                     Ok(Line::Send { to, text }) => {
                         if let Err(e) = send(connect, me, to, text).await {
-                            let _ = writeln!(out, "! {}", crate::report(&e));
+                            let _ = writeln!(out, "! {}", moebi::report(&e));
                         }
                     }
                     Ok(Line::Stock(product)) => {
                         if let Err(e) = ask(connect, me, product).await {
-                            let _ = writeln!(out, "! {}", crate::report(&e));
+                            let _ = writeln!(out, "! {}", moebi::report(&e));
                         }
                     }
                     Err(why) => {
@@ -107,12 +107,12 @@ pub async fn session(
                 }
                 // Show at once what the step brought (Moebi's answer, the stock's).
                 if let Err(e) = look(connect, me, &mut seen, Some(out)).await {
-                    let _ = writeln!(out, "! {}", crate::report(&e));
+                    let _ = writeln!(out, "! {}", moebi::report(&e));
                 }
             }
             _ = tick.tick() => {
                 if let Err(e) = look(connect, me, &mut seen, Some(out)).await {
-                    let _ = writeln!(out, "! {}", crate::report(&e));
+                    let _ = writeln!(out, "! {}", moebi::report(&e));
                 }
             }
         }

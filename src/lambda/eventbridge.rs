@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
 use crate::contract::{Event, Region};
-use crate::ports::{Bus, PortError, Reason};
-use crate::store::SdkFailure;
+use crate::ports::{Bus, PortError};
+use crate::sdk::SdkFailure;
 
 /// Most entries EventBridge takes in one `PutEvents`.
 const PUT_EVENTS_MAX: usize = 10;
@@ -15,6 +15,18 @@ const PUT_EVENTS_MAX: usize = 10;
 const PUT_EVENTS_ATTEMPTS: u32 = 4;
 /// The first pause before resending rejected entries; it doubles each time.
 const PUT_EVENTS_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Entries EventBridge kept rejecting, one by one, within an accepted `PutEvents`.
+#[derive(Debug, thiserror::Error)]
+#[error("{events} event(s) rejected {attempts} times: {}", codes.join(", "))]
+pub struct Rejected {
+    /// How many.
+    pub events: usize,
+    /// How often each was sent.
+    pub attempts: u32,
+    /// EventBridge's error codes for them.
+    pub codes: Vec<String>,
+}
 
 /// One region's `moebi` bus, through an EventBridge client built once.
 #[derive(Clone, Debug)]
@@ -82,11 +94,11 @@ impl EventBridgeBus {
                 return Err(PortError::Bus {
                     operation: format!("PutEvents on {} in {}", self.bus, self.region),
                     retryable: true,
-                    source: Box::new(Reason(format!(
-                        "{} event(s) rejected {attempt} times: {}",
-                        rejected.len(),
-                        codes.join(", ")
-                    ))),
+                    source: Box::new(Rejected {
+                        events: rejected.len(),
+                        attempts: attempt,
+                        codes,
+                    }),
                 });
             }
             tracing::warn!(

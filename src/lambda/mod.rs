@@ -9,11 +9,19 @@
 //! `Text`) and `AWS_LAMBDA_LOG_LEVEL` (else `RUST_LOG`, else `info`); every line of an
 //! invocation carries its request id and X-Ray trace id, and a record's lines its event id.
 //! Each invocation ends with its metrics in CloudWatch's embedded metric format on stdout
-//! ([`crate::observe`] says which), through `metrics_cloudwatch_embedded`.
+//! ([`crate::metric`] says which), through `metrics_cloudwatch_embedded`.
 //!
 //! On Lambda Managed Instances (`AWS_LAMBDA_MAX_CONCURRENCY` > 1) one process takes that many
 //! invocations at once (`lambda_runtime::run_concurrent`); on classic Lambda, one at a time.
 //! Within an invocation, a batch's records run concurrently ([`crate::invoke::batch_of`]).
+
+mod config;
+mod eventbridge;
+mod ports;
+
+pub use config::{FunctionConfig, StartError};
+pub use eventbridge::EventBridgeBus;
+pub use ports::FunctionPorts;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,10 +32,8 @@ use lambda_runtime::{service_fn, Diagnostic, LambdaEvent};
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::engine::aws::{FunctionConfig, FunctionPorts};
-use crate::engine::EngineError;
 use crate::invoke::{self, Payload, Response};
-use crate::observe::{self, Tally};
+use crate::metric::{self, Counts};
 use crate::topology::{Function, Topology};
 
 /// Runs `function` as a Lambda function until the runtime stops.
@@ -105,48 +111,48 @@ fn start_metrics(
 ) -> Result<&'static metrics_cloudwatch_embedded::Collector, lambda_runtime::Error> {
     use metrics::Unit;
     let collector = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(observe::NAMESPACE)
-        .with_dimension(observe::FUNCTION, function.name())
-        .with_dimension(observe::REGION, region.to_owned())
+        .cloudwatch_namespace(metric::NAMESPACE)
+        .with_dimension(metric::FUNCTION, function.name())
+        .with_dimension(metric::REGION, region.to_owned())
         .init()?;
     metrics::describe_counter!(
-        observe::RECORDS_HANDLED,
+        metric::RECORDS_HANDLED,
         Unit::Count,
         "records whose effect is in the store"
     );
     metrics::describe_counter!(
-        observe::RECORDS_FAILED,
+        metric::RECORDS_FAILED,
         Unit::Count,
         "records that failed, by ErrorKind"
     );
-    metrics::describe_counter!(observe::DUPLICATES, Unit::Count, "records applied before");
-    metrics::describe_counter!(observe::COLD_START, Unit::Count, "first invocations");
-    metrics::describe_histogram!(observe::EFFECT_LATENCY, Unit::Milliseconds, "per record");
-    metrics::describe_histogram!(observe::BATCH_SIZE, Unit::Count, "records per invocation");
+    metrics::describe_counter!(metric::DUPLICATES, Unit::Count, "records applied before");
+    metrics::describe_counter!(metric::COLD_START, Unit::Count, "first invocations");
+    metrics::describe_histogram!(metric::EFFECT_LATENCY, Unit::Milliseconds, "per record");
+    metrics::describe_histogram!(metric::BATCH_SIZE, Unit::Count, "records per invocation");
     Ok(collector)
 }
 
 /// Records what one invocation did; the flush after it writes them out.
-fn emit(tally: &Tally, cold: bool) {
-    metrics::counter!(observe::RECORDS_HANDLED).increment(tally.handled);
-    metrics::counter!(observe::DUPLICATES).increment(tally.duplicates);
+fn emit(tally: &Counts, cold: bool) {
+    metrics::counter!(metric::RECORDS_HANDLED).increment(tally.handled);
+    metrics::counter!(metric::DUPLICATES).increment(tally.duplicates);
     for (kind, n) in [
         ("retryable", tally.retryable),
         ("permanent", tally.permanent),
     ] {
-        metrics::counter!(observe::RECORDS_FAILED, observe::ERROR_KIND => kind).increment(n);
+        metrics::counter!(metric::RECORDS_FAILED, metric::ERROR_KIND => kind).increment(n);
     }
-    metrics::histogram!(observe::BATCH_SIZE).record(tally.records as f64);
+    metrics::histogram!(metric::BATCH_SIZE).record(tally.records as f64);
     for ms in &tally.latencies_ms {
-        metrics::histogram!(observe::EFFECT_LATENCY).record(*ms);
+        metrics::histogram!(metric::EFFECT_LATENCY).record(*ms);
     }
     if cold {
-        metrics::counter!(observe::COLD_START).increment(1);
+        metrics::counter!(metric::COLD_START).increment(1);
     }
 }
 
 /// Reads the configuration and builds the clients, naming whatever is missing.
-async fn connect() -> Result<FunctionPorts, EngineError> {
+async fn connect() -> Result<FunctionPorts, StartError> {
     let config = FunctionConfig::from_env()?;
     let topology = match std::env::var_os("MOEBI_TOPOLOGY") {
         Some(path) if !path.is_empty() => Topology::load(std::path::Path::new(&path))?,
@@ -154,7 +160,7 @@ async fn connect() -> Result<FunctionPorts, EngineError> {
     };
     // lambda_runtime panics without its variables; say what is wrong instead.
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        return Err(EngineError::Config(
+        return Err(StartError::Config(
             "AWS_LAMBDA_RUNTIME_API is not set: run this under Lambda or `cargo lambda watch`"
                 .into(),
         ));
@@ -168,7 +174,7 @@ async fn handle(
     function: Function,
     ports: &FunctionPorts,
     event: LambdaEvent<Value>,
-) -> (Result<Value, Diagnostic>, Tally) {
+) -> (Result<Value, Diagnostic>, Counts) {
     let span = tracing::info_span!(
         "invocation",
         %function,
@@ -184,13 +190,13 @@ async fn handle(
                     error_type: "Permanent.InvalidPayload".into(),
                     error_message: e.to_string(),
                 };
-                let tally = Tally { records: 1, permanent: 1, ..Tally::default() };
+                let tally = Counts { records: 1, permanent: 1, ..Counts::default() };
                 return (Err(diagnostic), tally);
             }
         };
         let started = Instant::now();
         let response = invoke::invoke(function, &ports.ports(), &payload).await;
-        let tally = Tally::of(&response, started.elapsed());
+        let tally = Counts::of(&response, started.elapsed());
         if let (Payload::Batch(batch), Response::Batch(records)) = (&payload, &response) {
             // Records come back in the batch's order, each with its own id.
             for (record, result) in batch.records.iter().zip(records) {
