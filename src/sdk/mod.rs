@@ -12,4 +12,6 @@ mod config;
 #[cfg(feature = "function")]
 pub use config::{load, policy, Credentials};
 pub use failure::SdkFailure;
-pub use http::{http_client, loopback_http_client};
+pub use http::{
+    http_client, https_client, loopback_http_client, TrustError, TrustRoots, CA_BUNDLE,
+};
