@@ -2,14 +2,15 @@
 //! of one product (one share item) one after another in the batch's order, a record that
 //! panics fails alone, and the simulation's `one_at_a_time` runs them one by one.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
-use moebi::contract::{Event, EventId, Participant, Product, Quantity, Region, StockAdd, Store};
-use moebi::engine::local::envelope;
+use aws_lambda_events::event::sqs::SqsEvent;
+use moebi::contract::{Event, Participant, Product, Quantity, Region};
 use moebi::invoke::{self, RECORDS_AT_ONCE};
 use moebi::ports::{
     Bus, EffectKey, InboxEntry, Inboxes, Outcome, PortError, Ports, StockShare, StockShares,
@@ -83,26 +84,13 @@ impl Bus for Slow {
 
 /// An SQS batch of stock adds by store-2 (us-east-1): (product, qty) each.
 fn batch(adds: &[(&str, u32)]) -> SqsEvent {
-    let east = Region::parse("us-east-1").unwrap();
-    let records = adds
+    let ids: Vec<String> = (0..adds.len()).map(|i| format!("add-{i}")).collect();
+    let adds: Vec<(&str, &str, u64)> = adds
         .iter()
-        .enumerate()
-        .map(|(i, (product, qty))| {
-            let event = Event::StockAdd(StockAdd {
-                id: EventId::parse(&format!("add-{i}")).unwrap(),
-                store: Store::parse("store-2").unwrap(),
-                product: Product::parse(product).unwrap(),
-                qty: Quantity::new(u64::from(*qty)).unwrap(),
-            });
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("m{i}"));
-            m.body = Some(envelope(&east, &event).to_string());
-            m
-        })
+        .zip(&ids)
+        .map(|((product, qty), id)| (id.as_str(), *product, u64::from(*qty)))
         .collect();
-    let mut event = SqsEvent::default();
-    event.records = records;
-    event
+    support::payloads::stock_add_batch(&adds)
 }
 
 async fn run(slow: &Slow, batch: &SqsEvent) -> Vec<invoke::RecordResult> {

@@ -2,17 +2,19 @@
 //! and each still gets its own verdict (applied, duplicate, id reused, overflow), with the
 //! records of one share never in one transaction.
 
+mod support;
+
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use aws_lambda_events::event::sqs::SqsEvent;
 use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::types::AttributeValue;
 use moebi::contract::{Event, EventId, Product, Quantity, Region, StockAdd, Store};
-use moebi::engine::local::{envelope, EmbeddedDynamo};
+use moebi::engine::local::EmbeddedDynamo;
 use moebi::handler::HandlerError;
 use moebi::invoke;
 use moebi::ports::{Bus, Outcome, PortError, Ports, StockShares, MAX_SHARE};
@@ -57,28 +59,7 @@ impl Bus for NoBus {
     }
 }
 
-/// An SQS batch of stock adds by store-2 (us-east-1): (event id, product, qty) each.
-fn batch(adds: &[(&str, &str, u64)]) -> SqsEvent {
-    let east = Region::parse("us-east-1").unwrap();
-    let mut event = SqsEvent::default();
-    event.records = adds
-        .iter()
-        .enumerate()
-        .map(|(i, (id, product, qty))| {
-            let add = Event::StockAdd(StockAdd {
-                id: EventId::parse(id).unwrap(),
-                store: Store::parse("store-2").unwrap(),
-                product: Product::parse(product).unwrap(),
-                qty: Quantity::new(*qty).unwrap(),
-            });
-            let mut m = SqsMessage::default();
-            m.message_id = Some(format!("m{i}"));
-            m.body = Some(envelope(&east, &add).to_string());
-            m
-        })
-        .collect();
-    event
-}
+use support::payloads::stock_add_batch as batch;
 
 async fn run(store: &DynamoStore, batch: &SqsEvent) -> Vec<Result<Outcome, String>> {
     let topology = Topology::builtin();

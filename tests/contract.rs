@@ -3,11 +3,8 @@
 
 mod support;
 
-use chrono::Utc;
 use moebi::client::Client;
-use moebi::contract::{
-    ChatSend, Event, EventId, Participant, Product, Quantity, Region, StockAdd, Text,
-};
+use moebi::contract::{Event, EventId, Participant, Region};
 use moebi::engine::Engine;
 use moebi::invoke::{Payload, Response};
 use moebi::topology::{Function, Topology};
@@ -57,25 +54,7 @@ fn region(name: &str) -> Region {
     Region::parse(name).unwrap()
 }
 
-fn chat(id: &str, from: &str, to: &str, text: &str) -> Event {
-    Event::ChatSend(ChatSend {
-        id: EventId::parse(id).unwrap(),
-        from: p(from),
-        to: p(to),
-        text: Text::parse(text).unwrap(),
-        sent_at: Utc::now(),
-        in_reply_to: None,
-    })
-}
-
-fn add(id: &str, store: &str, product: &str, qty: u64) -> Event {
-    Event::StockAdd(StockAdd {
-        id: EventId::parse(id).unwrap(),
-        store: moebi::contract::Store::parse(store).unwrap(),
-        product: Product::parse(product).unwrap(),
-        qty: Quantity::new(qty).unwrap(),
-    })
-}
+use support::payloads::{chat, stock_add as add};
 
 async fn texts(engine: &dyn Engine, who: &str) -> Vec<String> {
     engine

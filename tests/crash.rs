@@ -58,24 +58,15 @@ fn runs() -> u64 {
 
 /// The SQS batch an event source mapping of `queue` in `region` would deliver.
 fn batch(region: &str, queue: &str, events: &[(String, &str, Value)]) -> Value {
-    let records: Vec<Value> = events
+    let records: Vec<(String, Value)> = events
         .iter()
         .map(|(id, kind, detail)| {
-            let body = json!({
-                "version": "0", "id": format!("env-{id}"), "detail-type": kind, "source": "moebi",
-                "account": "000000000000", "time": "2026-11-22T10:00:00Z", "region": region,
-                "resources": [], "detail": detail,
-            });
-            json!({
-                "messageId": format!("msg-{id}"), "receiptHandle": format!("rh-{id}"),
-                "body": body.to_string(), "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {}, "eventSource": "aws:sqs",
-                "eventSourceARN": format!("arn:aws:sqs:{region}:000000000000:{queue}"),
-                "awsRegion": region,
-            })
+            let body =
+                support::payloads::envelope(region, &format!("env-{id}"), kind, detail.clone());
+            (format!("msg-{id}"), body)
         })
         .collect();
-    json!({ "Records": records })
+    support::payloads::sqs_batch(region, queue, &records)
 }
 
 /// Runs `moebi replay file`, killed after `kill_after` unless it ended first; answers whether

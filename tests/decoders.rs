@@ -6,6 +6,8 @@
 //! (`PROPTEST_CASES`). A failure prints the input, shrunk, and proptest keeps its seed under
 //! `tests/decoders.proptest-regressions`, which replays it first on every later run.
 
+mod support;
+
 use moebi::contract::Event;
 use moebi::invoke::{Payload, Response};
 use moebi::topology::Function;
@@ -116,20 +118,12 @@ fn names_a_field(message: &str) -> bool {
 
 /// An SQS batch of `bodies`, as an event source mapping builds it.
 fn batch(bodies: &[Value]) -> Value {
-    let records: Vec<Value> = bodies
+    let records: Vec<(String, Value)> = bodies
         .iter()
         .enumerate()
-        .map(|(i, b)| {
-            json!({
-                "messageId": format!("m{i}"), "receiptHandle": format!("r{i}"),
-                "body": b.to_string(), "attributes": {"ApproximateReceiveCount": "1"},
-                "messageAttributes": {}, "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:000000000000:moebi-stock-add",
-                "awsRegion": "us-east-1",
-            })
-        })
+        .map(|(i, b)| (format!("m{i}"), b.clone()))
         .collect();
-    json!({ "Records": records })
+    support::payloads::sqs_batch("us-east-1", "moebi-stock-add", &records)
 }
 
 /// Failures are kept beside this file (`tests/decoders.proptest-regressions`) and run first.

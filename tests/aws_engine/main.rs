@@ -7,6 +7,8 @@
 
 mod limits;
 mod setup;
+#[path = "../support/mod.rs"]
+mod support;
 
 use aws_config::BehaviorVersion;
 use aws_sdk_dynamodb::config::Credentials;
@@ -90,43 +92,16 @@ fn lines(entries: &[InboxEntry]) -> Vec<String> {
 
 /// An EventBridge envelope as a rule delivers it.
 fn envelope(region: &str, kind: &str, detail: Value) -> Value {
-    json!({
-        "version": "0",
-        "id": EventId::random().as_str(),
-        "detail-type": kind,
-        "source": "moebi",
-        "account": "123456789012",
-        "time": "2024-05-01T12:00:00Z",
-        "region": region,
-        "resources": [],
-        "detail": detail,
-    })
+    support::payloads::envelope(region, EventId::random().as_str(), kind, detail)
 }
 
 /// An SQS batch as Lambda's event source mapping delivers it from `queue` in `region`.
 fn batch(region: &str, queue: &str, records: &[(&str, Value)]) -> Payload {
-    let records: Vec<Value> = records
+    let records: Vec<(String, Value)> = records
         .iter()
-        .map(|(id, body)| {
-            json!({
-                "messageId": id,
-                "receiptHandle": format!("handle-{id}"),
-                "body": body.to_string(),
-                "attributes": {
-                    "ApproximateReceiveCount": "1",
-                    "SentTimestamp": "1714564800000",
-                    "SenderId": "AIDAEXAMPLE",
-                    "ApproximateFirstReceiveTimestamp": "1714564800001"
-                },
-                "messageAttributes": {},
-                "md5OfBody": "00000000000000000000000000000000",
-                "eventSource": "aws:sqs",
-                "eventSourceARN": format!("arn:aws:sqs:{region}:123456789012:{queue}"),
-                "awsRegion": region,
-            })
-        })
+        .map(|(id, body)| ((*id).to_owned(), body.clone()))
         .collect();
-    Payload::parse(json!({ "Records": records })).expect("a batch parses")
+    Payload::parse(support::payloads::sqs_batch(region, queue, &records)).expect("a batch parses")
 }
 
 fn stock_add(region: &str, id: &str, store: &str, product: &str, qty: i64) -> Value {

@@ -1,6 +1,8 @@
 //! Shared by the black-box tests: running the `moebi` binary and reading fixtures.
 #![allow(dead_code)]
 
+pub mod payloads;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
