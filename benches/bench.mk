@@ -7,6 +7,7 @@
 #   make bench-lambda            # full run: dynoxide, then moto for reference (~10 min)
 #   make bench-lambda QUICK=1    # smoke run (~2 min)
 #   make bench-lambda BACKENDS=dynoxide   # without the moto reference
+#   make bench-lambda LATENCY_MS=0,5,10   # warm records/s at these latencies per AWS call (default 0,5)
 #
 # The Python peers (benches/python/) run under the real runtime interface client, awslambdaric,
 # with boto3, in .venv/bench; moto (.venv/aws) serves EventBridge, and DynamoDB for reference.
@@ -26,4 +27,5 @@ bench-lambda: $(MOTO) $(LAMBDA) $(BENCH_PY)
 	PATH="$(LAMBDA_PATH)" $(CARGO) lambda build --profile function $(foreach f,$(FUNCTIONS),-p $(f))
 	$(CARGO) build --quiet --bin moebi
 	$(PYTHON) benches/lambda_bench.py --target-dir "$(TARGET_DIR)" --python "$(BENCH_PY)" \
-		--moto "$(MOTO)" $(if $(QUICK),--quick) $(if $(BACKENDS),--backends $(BACKENDS))
+		--moto "$(MOTO)" $(if $(QUICK),--quick) $(if $(BACKENDS),--backends $(BACKENDS)) \
+		$(if $(LATENCY_MS),--latency-ms $(LATENCY_MS))

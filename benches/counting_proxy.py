@@ -5,7 +5,12 @@ DynamoDB emulator, EventBridge and the rest to moto), and counted by operation
 (`DynamoDB_20120810.TransactWriteItems`, `AWSEvents.PutEvents`, ...), with the number of items
 it carries where the operation takes several (TransactItems, Entries).
 
-    proxy = CountingProxy({"DynamoDB_": dynamo_url}, default=moto_url).start()
+With `latency_ms`, it waits that long before forwarding each request: a fixed round trip per
+call (5 ms is about an in-region DynamoDB call), whatever its size. Each client connection is
+served in a thread of its own and each request waits in its connection's thread, so concurrent
+calls wait together: a batch whose records call at once pays the latency once, not per record.
+
+    proxy = CountingProxy({"DynamoDB_": dynamo_url}, default=moto_url, latency_ms=5).start()
     ... point AWS_ENDPOINT_URL_* at proxy.url ...
     proxy.counts()   # {"DynamoDB_20120810.TransactWriteItems": {"calls": 10, "items": 20}}
 """
@@ -16,6 +21,7 @@ import http.client
 import json
 import sys
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,9 +35,10 @@ ITEM_FIELDS = {"TransactWriteItems": "TransactItems", "TransactGetItems": "Trans
 
 
 class CountingProxy:
-    def __init__(self, routes: dict[str, str], default: str) -> None:
+    def __init__(self, routes: dict[str, str], default: str, latency_ms: float = 0) -> None:
         self.routes = routes
         self.default = default
+        self.latency_s = latency_ms / 1000
         self.lock = threading.Lock()
         self.calls: Counter[str] = Counter()
         self.items: Counter[str] = Counter()
@@ -80,7 +87,11 @@ class CountingProxy:
 
 
 class _Server(ThreadingHTTPServer):
+    """A thread per connection. The listen backlog holds a batch's connections opened at once
+    (the default of 5 would drop the rest's SYNs: a second's retransmit each)."""
+
     daemon_threads = True
+    request_queue_size = 64
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         if not isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
@@ -114,6 +125,8 @@ def _handler_for(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             target = self.headers.get("X-Amz-Target", "")
             proxy.count(target, body)
+            if proxy.latency_s:
+                time.sleep(proxy.latency_s)  # this connection's thread only: the others go on
             headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
             status, reason, reply_headers, reply = self.upstream_call(target, method, body, headers)
             self.send_response(status, reason)

@@ -2,9 +2,12 @@
 """moebi's Lambda benchmark (`make bench`): the four release bootstraps, and the Python boto3
 peers beside their Rust counterparts, under one Lambda Runtime API emulator (runtime_api.py),
 against dynoxide, then moto for reference. Prints a table and the cost per million events of
-each kind, and writes everything to <target dir>/bench/lambda.json.
+each kind, and writes everything to <target dir>/bench/lambda.json. On dynoxide, the functions
+with a Python peer are measured warm again with a fixed latency per AWS call (--latency-ms):
+what the round trips cost, each about 5 ms in a region instead of a loopback's fraction of one.
 
     python3 benches/lambda_bench.py [--quick] [--bootstraps DIR] [--moebi PATH] [--json PATH]
+                                    [--latency-ms 0,5]
 
 Nothing is random but the uuid4 ids of events, envelopes and messages (fresh for every record,
 so no record is ever a duplicate). Every answer is checked; a failure stops the run loudly.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+import dataclasses
 import json
 import os
 import shutil
@@ -31,11 +35,13 @@ import cost  # noqa: E402
 import measure  # noqa: E402
 import report  # noqa: E402
 from backends import Backend  # noqa: E402
-from functions import CRITICAL_PATH_ROUND_TRIPS, Implementation, functions, implementations  # noqa: E402
+from counting_proxy import CountingProxy  # noqa: E402
+from functions import CRITICAL_PATH_ROUND_TRIPS, PYTHON_PEERS, Implementation, functions, implementations  # noqa: E402
 from procs import BenchError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH_SIZE = 10  # infra/topology.json queues.batch_size
+LATENCY_BACKEND = "dynoxide"  # moto's own slowness would hide the latency
 
 
 def arguments() -> argparse.Namespace:
@@ -50,6 +56,9 @@ def arguments() -> argparse.Namespace:
                    help="the Python with boto3 and awslambdaric for the peers")
     p.add_argument("--moto", type=Path, default=REPO / ".venv/aws/bin/moto_server")
     p.add_argument("--backends", default="dynoxide,moto", help="comma-separated, in order")
+    p.add_argument("--latency-ms", type=latencies, default=latencies("0,5"),
+                   help="comma-separated latencies per AWS call for the warm records/s of the functions "
+                        f"with a Python peer on {LATENCY_BACKEND} (0: the direct run; default 0,5)")
     args = p.parse_args()
     args.bootstraps = args.bootstraps or args.target_dir / "lambda"
     args.moebi = args.moebi or args.target_dir / "debug" / "moebi"
@@ -60,6 +69,22 @@ def arguments() -> argparse.Namespace:
     return args
 
 
+def latencies(text: str) -> list[float]:
+    """`--latency-ms`: distinct non-negative milliseconds, in the order given."""
+    try:
+        values = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of milliseconds: {text!r}") from None
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError(f"not a list of milliseconds >= 0: {text!r}")
+    return list(dict.fromkeys(values))
+
+
+def latency_key(latency_ms: float) -> str:
+    """A latency as the JSON's keys and the table write it: 5, 2.5."""
+    return f"{latency_ms:g}"
+
+
 def settings(quick: bool, backend: str, work: Path, memory: int) -> measure.Settings:
     """How much to measure. moto slows down as its tables grow (it copies them whole on each
     transaction): it runs a short reference pass."""
@@ -68,6 +93,13 @@ def settings(quick: bool, backend: str, work: Path, memory: int) -> measure.Sett
         ("moto", False): (3, 20, 3, 5, 2), ("moto", True): (1, 5, 1, 3, 1),
     }[(backend, quick)]
     return measure.Settings(*counts, batch_size=BATCH_SIZE, memory_mb=memory, work=work)
+
+
+def at_latency(s: measure.Settings, quick: bool) -> measure.Settings:
+    """The warm runs at a latency: fewer batches (the Python peer's batch is ten round trips in
+    turn, 60 ms at 5 ms each) and no single-record invocations; the rest as `s`."""
+    warm_batches, warmup_batches = (10, 2) if quick else (100, 10)
+    return dataclasses.replace(s, warm_batches=warm_batches, warmup_batches=warmup_batches, single_invocations=0)
 
 
 def check_inputs(args: argparse.Namespace) -> None:
@@ -122,6 +154,38 @@ def run_one(impl: Implementation, backend: Backend, s: measure.Settings, floor: 
     }
 
 
+def latency_runs(impl: Implementation, backend: Backend, s: measure.Settings, latencies_ms: list[float],
+                 direct: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Warm records/s with each latency per AWS call. 0 ms is the direct run `direct` already
+    measured (no proxy, as the rest of the table); the others go through the counting proxy."""
+    out = {}
+    for latency in latencies_ms:
+        if latency == 0:
+            per_s, p50, batches = direct["records_per_s"], direct["warm_p50_ms"], direct["warm_batches"]
+        else:
+            print(f"  {impl.function.name} ({impl.language}) on {backend.name}: {s.warm_batches} warm batches "
+                  f"at {latency:g} ms per call", flush=True)
+            warm = measure.warm_at_latency(impl, backend, s, latency)
+            per_s, p50 = warm.records / (warm.wall_ns / 1e9), measure.percentile(warm.durations_ns, 50)
+            batches = len(warm.durations_ns)
+        out[latency_key(latency)] = {"records_per_s": per_s, "warm_p50_ms": p50, "warm_batches": batches,
+                                     "through_proxy": latency != 0}
+    return out
+
+
+def proxied_round_trip_ms(url: str, latencies_ms: list[float], samples: int) -> dict[str, float]:
+    """One record's TransactWriteItems through the proxy at each latency, median: what a call
+    costs the functions there (the latency, and the proxy's own forwarding)."""
+    out = {}
+    for latency in latencies_ms:
+        proxy = CountingProxy({"DynamoDB_": url}, default=url, latency_ms=latency).start()
+        try:
+            out[latency_key(latency)] = backends.median_ms(backends.transact_round_trip_ns(proxy.url, samples))
+        finally:
+            proxy.stop()
+    return out
+
+
 def run_backend(name: str, events_url: str, args: argparse.Namespace, s: measure.Settings,
                 fns: list, results: list[dict[str, Any]], floors: dict[str, dict[str, Any]]) -> None:
     """Every implementation of every function on a fresh `name` backend of its own."""
@@ -131,6 +195,9 @@ def run_backend(name: str, events_url: str, args: argparse.Namespace, s: measure
         batch = backends.transact_round_trip_ns(backend.dynamodb_url, samples // 2, s.batch_size)
         floors[name] = {"one_ms": backends.median_ms(one), "batch": s.batch_size,
                         "batch_ms": backends.median_ms(batch)}
+        if name == LATENCY_BACKEND:
+            floors[name]["one_through_proxy_ms"] = proxied_round_trip_ms(backend.dynamodb_url, args.latency_ms,
+                                                                         samples)
     print(f"{name}: TransactWriteItems (raw http.client), median {floors[name]['one_ms']:.3f} ms for one record, "
           f"{floors[name]['batch_ms']:.3f} ms for one carrying {s.batch_size}", flush=True)
     for fn in fns:
@@ -138,6 +205,9 @@ def run_backend(name: str, events_url: str, args: argparse.Namespace, s: measure
             fn.stock_added.clear()
             with backends.serving(name, args.moebi, args.moto, s.work, events_url) as backend:
                 results.append(run_one(impl, backend, s, floors[name], args.bootstraps))
+                if name == LATENCY_BACKEND and fn.name in PYTHON_PEERS:
+                    results[-1]["by_latency_ms"] = latency_runs(impl, backend, at_latency(s, args.quick),
+                                                                args.latency_ms, results[-1])
                 if fn.name == "stock-add":
                     check_stock(backend, fn, impl.language)
 
@@ -153,15 +223,25 @@ def check_stock(backend: Backend, added: Any, language: str) -> None:
 
 
 def ratios(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rust records/s over Python records/s, per function with a peer and backend."""
+    """Rust records/s over Python records/s, per function with a peer and backend, and at each
+    latency per AWS call where measured (both records/s and batch p50s beside the ratio)."""
     out = []
     for r in results:
         if r["implementation"] != "python":
             continue
         rust = next(x for x in results if x["implementation"] == "rust"
                     and x["function"] == r["function"] and x["backend"] == r["backend"])
-        out.append({"function": r["function"], "backend": r["backend"],
-                    "rust_over_python_records_per_s": rust["records_per_s"] / r["records_per_s"]})
+        ratio = {"function": r["function"], "backend": r["backend"],
+                 "rust_over_python_records_per_s": rust["records_per_s"] / r["records_per_s"]}
+        if "by_latency_ms" in r:
+            ratio["by_latency_ms"] = {
+                latency: {"rust_records_per_s": rust["by_latency_ms"][latency]["records_per_s"],
+                          "python_records_per_s": py["records_per_s"],
+                          "rust_warm_p50_ms": rust["by_latency_ms"][latency]["warm_p50_ms"],
+                          "python_warm_p50_ms": py["warm_p50_ms"],
+                          "rust_over_python": rust["by_latency_ms"][latency]["records_per_s"] / py["records_per_s"]}
+                for latency, py in r["by_latency_ms"].items()}
+        out.append(ratio)
     return out
 
 
@@ -208,6 +288,11 @@ def main() -> int:
            "builds": built, "rebuilt_during_run": rebuilt,
            "settings": {b: {k: v for k, v in vars(x).items() if k != "work"} for b, x in used.items()},
            "quick": args.quick,
+           "latency": {"ms": args.latency_ms, "backend": LATENCY_BACKEND, "functions": sorted(PYTHON_PEERS),
+                       "settings": {k: v for k, v in vars(at_latency(used[LATENCY_BACKEND], args.quick)).items()
+                                    if k != "work"} if LATENCY_BACKEND in used else None,
+                       "how": "0 ms: the direct warm run; above, every AWS call through the counting proxy, "
+                              "which waits that long before forwarding it (concurrent calls wait together)"},
            "io_floor_transact_write_ms": floors, "critical_path_round_trips":
                {f"{f} {lang}": " + ".join(f"{n} {k}" for k, n in Counter(kinds).items())
                 for (f, lang), kinds in CRITICAL_PATH_ROUND_TRIPS.items()},
@@ -262,10 +347,25 @@ def print_report(doc: dict[str, Any]) -> None:
     for r in doc["rust_over_python"]:
         print(f"{r['function']} on {r['backend']}: Rust handles {r['rust_over_python_records_per_s']:.2f}x "
               "the records/s of Python")
+    print_latency(doc)
     c = doc["cost"]
     print(f"\ncost per million events, us-east-1, arm64 at {c['memory_mb']} MB, full batches of {c['batch_size']}, "
           f"from the {c['backend']} figures; prices as of {c['prices_as_of']} (benches/prices.json)")
     print(report.table(report.COST_HEADERS, report.cost_rows(c["per_kind"]), left=2))
+
+
+def print_latency(doc: dict[str, Any]) -> None:
+    """The warm records/s at each latency per AWS call, with what one call measured there."""
+    rows = report.latency_rows(doc["rust_over_python"])
+    if not rows:
+        return
+    lat, s = doc["latency"], doc["latency"]["settings"]
+    proxied = doc["io_floor_transact_write_ms"][lat["backend"]]["one_through_proxy_ms"]
+    print(f"\nwarm records/s with a fixed latency per AWS call, on {lat['backend']}: 0 ms is the run above; "
+          f"otherwise {s['warm_batches']} batches after {s['warmup_batches']}, every call through the proxy, "
+          "which waits that long before forwarding it\none record's TransactWriteItems through the proxy, median: "
+          + ", ".join(f"{v:.2f} ms at {k} ms" for k, v in proxied.items()))
+    print(report.table(report.LATENCY_HEADERS, rows, left=2))
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@
 - warm: batches one after another on one process (as one Lambda instance takes them), after a
   warm-up: per-invocation duration (handed out -> answered), p50/p99, records/s over the phase;
 - peak RSS: VmHWM of the process just before it is stopped;
-- calls per record: a short pass through the counting proxy.
+- calls per record: a short pass through the counting proxy;
+- warm at a latency: the warm batches again, every AWS call through the counting proxy waiting
+  a fixed time before forwarding it (what the round trips cost where each takes that long).
 Every answer is checked: a valid batch must come back with no batchItemFailures.
 """
 
@@ -148,6 +150,19 @@ def warm(impl: Implementation, backend: Backend, s: Settings) -> Warm:
     wall = last - first
     return Warm([i.duration_ns for i in invocations], [i.duration_ns for i in singles],
                 s.warm_batches * s.batch_size, wall, rss)
+
+
+def warm_at_latency(impl: Implementation, backend: Backend, s: Settings, latency_ms: float) -> Warm:
+    """`warm` with every AWS call (DynamoDB and EventBridge) through a proxy that waits
+    `latency_ms` before forwarding it. The proxy serves each connection in its own thread, so
+    calls made at once (a Rust batch's records) wait together, and calls made in turn (the
+    Python peer's) add up."""
+    proxy = CountingProxy({"DynamoDB_": backend.dynamodb_url}, default=backend.eventbridge_url,
+                          latency_ms=latency_ms).start()
+    try:
+        return warm(impl, Backend(backend.name, proxy.url, proxy.url), s)
+    finally:
+        proxy.stop()
 
 
 def calls_per_record(impl: Implementation, backend: Backend, s: Settings) -> dict[str, dict[str, float]]:

@@ -92,6 +92,21 @@ def result_rows(results: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+LATENCY_HEADERS = ["function", "backend", "latency ms", "rust rec/s", "python rec/s", "rust/python",
+                   "rust p50 ms", "python p50 ms"]
+
+
+def latency_rows(ratios: list[dict[str, Any]]) -> list[list[str]]:
+    """Per function with a peer, each latency: both records/s, their ratio, both batch p50s."""
+    rows = []
+    for r in ratios:
+        for latency, x in r.get("by_latency_ms", {}).items():
+            rows.append([r["function"], r["backend"], latency, f"{x['rust_records_per_s']:.0f}",
+                         f"{x['python_records_per_s']:.0f}", f"{x['rust_over_python']:.2f}x",
+                         ms(x["rust_warm_p50_ms"]), ms(x["python_warm_p50_ms"])])
+    return rows
+
+
 def cost_rows(costs: list[dict[str, Any]]) -> list[list[str]]:
     rows = []
     for c in costs:
