@@ -91,9 +91,15 @@ pub enum EngineError {
         /// What is in the way.
         why: String,
     },
-    /// The engine's journal holds a step this engine never writes: it is not this engine's.
-    #[error("cannot read the journal: it holds an unknown step {0:?}")]
-    UnknownStep(String),
+    /// The engine's journal holds a step, region or function this engine never writes: it is
+    /// not this engine's.
+    #[error("cannot read the journal: it holds an unknown {what} {value:?}")]
+    Unjournaled {
+        /// `step`, `region` or `function`.
+        what: &'static str,
+        /// What it holds.
+        value: String,
+    },
     /// A question to the stock was handled, but no answer reached the asker's inbox.
     #[error("asking the stock as {asker}: no answer to stock question {id} reached the inbox (see `moebi dlq`)")]
     Unanswered {

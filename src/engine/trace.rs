@@ -6,6 +6,9 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::contract::Region;
+use crate::topology::Function;
+
 /// What happened to an event at one step of its path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -96,13 +99,13 @@ pub struct TraceStep {
     /// When.
     pub at: DateTime<Utc>,
     /// Where.
-    pub region: String,
+    pub region: Region,
     /// What.
     pub step: Step,
     /// The rule, queue, receive count, error…
     pub detail: String,
     /// The function that handled it, for the handling steps.
-    pub function: Option<String>,
+    pub function: Option<Function>,
 }
 
 /// The path of one event, and of the events it caused (a bot's reply).
@@ -153,12 +156,12 @@ impl Trace {
 
 /// What one function did in one region (the embedded engine's `moebi stats`): the figures the
 /// Lambda functions emit as metrics.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Stats {
     /// The region.
-    pub region: String,
+    pub region: Region,
     /// The function.
-    pub function: String,
+    pub function: Function,
     /// Invocations (batches, or single events).
     pub invocations: u64,
     /// Records in them.
@@ -177,6 +180,32 @@ pub struct Stats {
     pub latency_p99_ms: f64,
     /// First invocations of the function in a process.
     pub cold_starts: u64,
+}
+
+impl Stats {
+    /// The counts of `function` in `region` with nothing handled yet: its invocations, the
+    /// records in them and its cold starts.
+    pub fn new(
+        region: Region,
+        function: Function,
+        invocations: u64,
+        records: u64,
+        cold_starts: u64,
+    ) -> Self {
+        Self {
+            region,
+            function,
+            invocations,
+            records,
+            handled: 0,
+            duplicates: 0,
+            retryable: 0,
+            permanent: 0,
+            latency_p50_ms: 0.0,
+            latency_p99_ms: 0.0,
+            cold_starts,
+        }
+    }
 }
 
 /// The counts as a table.

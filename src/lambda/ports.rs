@@ -33,9 +33,8 @@ impl FunctionPorts {
         let sdk = crate::sdk::load(
             config.region.as_str(),
             config.endpoint_url.as_deref(),
-            crate::sdk::Credentials::Lambda,
-        )
-        .await;
+            crate::sdk::lambda_credentials(),
+        );
         let names = &config.names;
         Ok(Self {
             topology: Arc::new(topology),

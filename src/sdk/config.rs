@@ -8,17 +8,6 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 
-/// Where the credentials come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credentials {
-    /// What Lambda gives a function: the environment (`AWS_ACCESS_KEY_ID`…), else the
-    /// container endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`, as on Managed Instances).
-    /// Nothing else is linked into a function: no profile files, SSO, STS or IMDS.
-    Lambda,
-    /// The SDK's whole default chain (profiles, SSO, web identity, IMDS…): the CLI's.
-    DefaultChain,
-}
-
 /// How every AWS call retries and times out: chosen, not inherited (`tests/faults.rs` runs
 /// the handlers and the pump through injected faults with these).
 ///
@@ -42,15 +31,18 @@ pub fn policy() -> (RetryConfig, TimeoutConfig) {
     (retry, timeout)
 }
 
-/// The SDK configuration signing for `region`, through [`super::http_client`], with
-/// [`policy`]; at `endpoint_url` (an emulator) when given.
-pub async fn load(region: &str, endpoint_url: Option<&str>, credentials: Credentials) -> SdkConfig {
+/// The SDK configuration signing for `region` with `credentials`, through
+/// [`super::http_client`], with [`policy`]; at `endpoint_url` (an emulator) when given. A
+/// function passes [`lambda_credentials`], the CLI [`default_chain`]: each links only its own.
+pub fn load(
+    region: &str,
+    endpoint_url: Option<&str>,
+    credentials: SharedCredentialsProvider,
+) -> SdkConfig {
     let (retry, timeout) = policy();
-    let region = Region::new(region.to_owned());
     // An emulator accepts any signature; without these, a machine with no AWS credentials
     // would fail to sign at all.
-    let stand_in = endpoint_url.is_some() && !credentials_in_env();
-    let provider = if stand_in {
+    let credentials = if endpoint_url.is_some() && !credentials_in_env() {
         SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
             "test",
             "test",
@@ -59,24 +51,12 @@ pub async fn load(region: &str, endpoint_url: Option<&str>, credentials: Credent
             "moebi-emulator",
         ))
     } else {
-        match credentials {
-            Credentials::Lambda => lambda_credentials(),
-            Credentials::DefaultChain => SharedCredentialsProvider::new(
-                aws_config::default_provider::credentials::DefaultCredentialsChain::builder()
-                    .configure(
-                        aws_config::provider_config::ProviderConfig::without_region()
-                            .with_http_client(super::http_client())
-                            .with_region(Some(region.clone())),
-                    )
-                    .build()
-                    .await,
-            ),
-        }
+        credentials
     };
     let mut config = SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
-        .region(region)
-        .credentials_provider(provider)
+        .region(Region::new(region.to_owned()))
+        .credentials_provider(credentials)
         .http_client(super::http_client())
         .retry_config(retry)
         .timeout_config(timeout)
@@ -88,8 +68,28 @@ pub async fn load(region: &str, endpoint_url: Option<&str>, credentials: Credent
     config.build()
 }
 
-/// The environment, then the container endpoint: the sources Lambda uses.
-fn lambda_credentials() -> SharedCredentialsProvider {
+/// The SDK's whole default chain (profiles, SSO, web identity, IMDS…): the CLI's. Not in a
+/// function (feature `aws`).
+#[cfg(feature = "aws")]
+pub async fn default_chain(region: &str) -> SharedCredentialsProvider {
+    use aws_config::default_provider::credentials::DefaultCredentialsChain;
+    use aws_config::provider_config::ProviderConfig;
+    SharedCredentialsProvider::new(
+        DefaultCredentialsChain::builder()
+            .configure(
+                ProviderConfig::without_region()
+                    .with_http_client(super::http_client())
+                    .with_region(Some(Region::new(region.to_owned()))),
+            )
+            .build()
+            .await,
+    )
+}
+
+/// What Lambda gives a function: the environment (`AWS_ACCESS_KEY_ID`…), else the container
+/// endpoint (`AWS_CONTAINER_CREDENTIALS_FULL_URI`, as on Managed Instances). Nothing else is
+/// linked into a function: no profile files, SSO, STS or IMDS.
+pub fn lambda_credentials() -> SharedCredentialsProvider {
     use aws_config::ecs::EcsCredentialsProvider;
     use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
     use aws_config::meta::credentials::CredentialsProviderChain;

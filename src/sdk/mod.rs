@@ -9,8 +9,10 @@ mod http;
 #[cfg(feature = "function")]
 mod config;
 
+#[cfg(feature = "aws")]
+pub use config::default_chain;
 #[cfg(feature = "function")]
-pub use config::{load, policy, Credentials};
+pub use config::{lambda_credentials, load, policy};
 pub use failure::SdkFailure;
 pub use http::{
     http_client, https_client, loopback_http_client, TrustError, TrustRoots, CA_BUNDLE,

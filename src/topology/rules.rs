@@ -30,6 +30,13 @@ pub enum Function {
     StockStatus,
 }
 
+/// A function is written as its short name (`chat-send`), in JSON as on a terminal.
+impl serde::Serialize for Function {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
 impl Function {
     /// Every function.
     pub const ALL: [Function; 4] = [
@@ -75,7 +82,7 @@ impl Function {
 
 impl std::fmt::Display for Function {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        f.pad(self.name())
     }
 }
 

@@ -91,9 +91,8 @@ async fn load_sdk_config(config: &AwsConfig, region: &Region) -> SdkConfig {
     crate::sdk::load(
         region.as_str(),
         config.endpoint_url.as_deref(),
-        crate::sdk::Credentials::DefaultChain,
+        crate::sdk::default_chain(region.as_str()).await,
     )
-    .await
 }
 
 /// The same configuration signing for (and, on AWS, talking to) another region.

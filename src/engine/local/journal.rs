@@ -11,9 +11,11 @@ use super::state::StateDb;
 use crate::engine::{EngineError, Step, Trace, TraceStep};
 use std::time::Duration;
 
+use crate::contract::Region;
 use crate::handler::HandlerError;
 use crate::metric::Counts;
 use crate::ports::Outcome;
+use crate::topology::Function;
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS journal (
@@ -210,10 +212,10 @@ impl StateDb {
             .map(|(at_ms, region, step, detail, function)| {
                 Ok(TraceStep {
                     at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
-                    region,
+                    region: region_of(&region)?,
                     step: journaled(&step)?,
                     detail,
-                    function,
+                    function: function.as_deref().map(function_of).transpose()?,
                 })
             })
             .collect::<Result<_, EngineError>>()?;
@@ -235,29 +237,34 @@ impl StateDb {
     pub fn stats(&self) -> Result<Vec<crate::engine::Stats>, EngineError> {
         let failed = |e| EngineError::state("cannot read the journal", e);
         let conn = self.conn();
-        let mut stats: Vec<crate::engine::Stats> = conn
+        let rows: Vec<(String, String, i64, i64, i64)> = conn
             .prepare(
                 "SELECT region, function, COUNT(*), SUM(records), SUM(cold) FROM invocations
                  GROUP BY region, function ORDER BY region, function",
             )
             .and_then(|mut s| {
                 s.query_map([], |r| {
-                    Ok(crate::engine::Stats {
-                        region: r.get(0)?,
-                        function: r.get(1)?,
-                        invocations: r.get::<_, i64>(2)? as u64,
-                        records: r.get::<_, i64>(3)? as u64,
-                        cold_starts: r.get::<_, i64>(4)? as u64,
-                        ..Default::default()
-                    })
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })?
                 .collect()
             })
             .map_err(failed)?;
+        let mut stats = rows
+            .into_iter()
+            .map(|(region, function, invocations, records, cold)| {
+                Ok(crate::engine::Stats::new(
+                    region_of(&region)?,
+                    function_of(&function)?,
+                    invocations as u64,
+                    records as u64,
+                    cold as u64,
+                ))
+            })
+            .collect::<Result<Vec<_>, EngineError>>()?;
         for s in &mut stats {
             let counts: Vec<(String, i64)> = conn
                 .prepare("SELECT step, COUNT(*) FROM journal WHERE region = ?1 AND function = ?2 GROUP BY step")
-                .and_then(|mut q| q.query_map(params![s.region, s.function], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
+                .and_then(|mut q| q.query_map(params![s.region.as_str(), s.function.name()], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
                 .map_err(failed)?;
             for (step, n) in counts {
                 let n = n as u64;
@@ -274,7 +281,7 @@ impl StateDb {
             }
             let latencies: Vec<f64> = conn
                 .prepare("SELECT ms FROM journal WHERE region = ?1 AND function = ?2 AND ms IS NOT NULL ORDER BY ms")
-                .and_then(|mut q| q.query_map(params![s.region, s.function], |r| r.get(0))?.collect())
+                .and_then(|mut q| q.query_map(params![s.region.as_str(), s.function.name()], |r| r.get(0))?.collect())
                 .map_err(failed)?;
             s.latency_p50_ms = percentile(&latencies, 0.50);
             s.latency_p99_ms = percentile(&latencies, 0.99);
@@ -285,7 +292,24 @@ impl StateDb {
 
 /// The step a journal row names; a name this engine never writes means the journal is not its.
 fn journaled(name: &str) -> Result<Step, EngineError> {
-    Step::parse(name).ok_or_else(|| EngineError::UnknownStep(name.to_owned()))
+    Step::parse(name).ok_or_else(|| unjournaled("step", name))
+}
+
+fn unjournaled(what: &'static str, value: &str) -> EngineError {
+    EngineError::Unjournaled {
+        what,
+        value: value.to_owned(),
+    }
+}
+
+/// The region a journal row names.
+fn region_of(name: &str) -> Result<Region, EngineError> {
+    Region::parse(name).map_err(|_| unjournaled("region", name))
+}
+
+/// The function a journal row names.
+fn function_of(name: &str) -> Result<Function, EngineError> {
+    Function::parse(name).ok_or_else(|| unjournaled("function", name))
 }
 
 /// The `p` quantile of sorted values (nearest rank); 0 for none.
