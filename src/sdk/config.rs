@@ -7,6 +7,7 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 /// How every AWS call retries and times out: chosen, not inherited (`tests/faults.rs` runs
 /// the handlers and the pump through injected faults with these).
@@ -40,16 +41,8 @@ pub fn load(
     credentials: SharedCredentialsProvider,
 ) -> SdkConfig {
     let (retry, timeout) = policy();
-    // An emulator accepts any signature; without these, a machine with no AWS credentials
-    // would fail to sign at all.
     let credentials = if endpoint_url.is_some() && !credentials_in_env() {
-        SharedCredentialsProvider::new(aws_credential_types::Credentials::new(
-            "test",
-            "test",
-            None,
-            None,
-            "moebi-emulator",
-        ))
+        SharedCredentialsProvider::new(stand_in())
     } else {
         credentials
     };
@@ -61,29 +54,60 @@ pub fn load(
         .retry_config(retry)
         .timeout_config(timeout)
         .sleep_impl(aws_smithy_async::rt::sleep::default_async_sleep().expect("tokio's sleep"))
-        .time_source(aws_smithy_async::time::SystemTimeSource::new());
+        .time_source(aws_smithy_async::time::SystemTimeSource::new())
+        .service_config(EnvServiceConfig(|name| std::env::var(name).ok()));
     if let Some(url) = endpoint_url {
         config = config.endpoint_url(url);
     }
     config.build()
 }
 
-/// The SDK's whole default chain (profiles, SSO, web identity, IMDS…): the CLI's. Not in a
-/// function (feature `aws`).
+/// What the SDK reads per service from the environment: `AWS_ENDPOINT_URL_DYNAMODB` before
+/// `AWS_ENDPOINT_URL`, and so on, unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true; as
+/// aws-config's loader does, without its profile files.
+#[derive(Debug)]
+struct EnvServiceConfig(fn(&str) -> Option<String>);
+
+impl LoadServiceConfig for EnvServiceConfig {
+    fn load_config(&self, key: ServiceConfigKey<'_>) -> Option<String> {
+        let get = |name: &str| (self.0)(name).filter(|v| !v.is_empty());
+        let ignored = get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true"));
+        if ignored && key.env() == "AWS_ENDPOINT_URL" {
+            return None;
+        }
+        let service = key
+            .service_id()
+            .to_ascii_uppercase()
+            .replace([' ', '-'], "_");
+        get(&format!("{}_{service}", key.env())).or_else(|| get(key.env()))
+    }
+}
+
+/// The CLI's configuration: aws-config's loader whole (profiles, SSO, web identity, IMDS…),
+/// with the same client, policy and emulator stand-in as [`load`]. Not in a function (feature
+/// `aws`).
 #[cfg(feature = "aws")]
-pub async fn default_chain(region: &str) -> SharedCredentialsProvider {
-    use aws_config::default_provider::credentials::DefaultCredentialsChain;
-    use aws_config::provider_config::ProviderConfig;
-    SharedCredentialsProvider::new(
-        DefaultCredentialsChain::builder()
-            .configure(
-                ProviderConfig::without_region()
-                    .with_http_client(super::http_client())
-                    .with_region(Some(Region::new(region.to_owned()))),
-            )
-            .build()
-            .await,
-    )
+pub async fn load_default(region: &str, endpoint_url: Option<&str>) -> SdkConfig {
+    let (retry, timeout) = policy();
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_owned()))
+        .http_client(super::http_client())
+        .retry_config(retry)
+        .timeout_config(timeout);
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+        if !credentials_in_env() {
+            loader = loader.credentials_provider(stand_in());
+        }
+    }
+    loader.load().await
+}
+
+/// Credentials for an emulator, which accepts any signature: without them, a machine with no
+/// AWS credentials would fail to sign at all.
+fn stand_in() -> aws_credential_types::Credentials {
+    aws_credential_types::Credentials::new("test", "test", None, None, "moebi-emulator")
 }
 
 /// What Lambda gives a function: the environment (`AWS_ACCESS_KEY_ID`…), else the container
@@ -117,4 +141,41 @@ fn credentials_in_env() -> bool {
     ]
     .iter()
     .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(service: &str) -> ServiceConfigKey<'_> {
+        ServiceConfigKey::builder()
+            .service_id(service)
+            .env("AWS_ENDPOINT_URL")
+            .profile("endpoint_url")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_service_endpoint_comes_before_the_global_one_unless_endpoints_are_ignored() {
+        let env = EnvServiceConfig(|name| match name {
+            "AWS_ENDPOINT_URL_DYNAMODB" => Some("http://dynamo".into()),
+            "AWS_ENDPOINT_URL" => Some("http://all".into()),
+            _ => None,
+        });
+        assert_eq!(
+            env.load_config(key("DynamoDB")).as_deref(),
+            Some("http://dynamo")
+        );
+        assert_eq!(
+            env.load_config(key("EventBridge")).as_deref(),
+            Some("http://all")
+        );
+        let ignored = EnvServiceConfig(|name| match name {
+            "AWS_ENDPOINT_URL_DYNAMODB" => Some("http://dynamo".into()),
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS" => Some("true".into()),
+            _ => None,
+        });
+        assert_eq!(ignored.load_config(key("DynamoDB")), None);
+    }
 }

@@ -10,7 +10,7 @@ mod http;
 mod config;
 
 #[cfg(feature = "aws")]
-pub use config::default_chain;
+pub use config::load_default;
 #[cfg(feature = "function")]
 pub use config::{lambda_credentials, load, policy};
 pub use failure::SdkFailure;

@@ -88,11 +88,7 @@ impl AwsConfig {
 /// The SDK configuration of the CLI and the tests: the whole default credential chain,
 /// signing for `region`.
 async fn load_sdk_config(config: &AwsConfig, region: &Region) -> SdkConfig {
-    crate::sdk::load(
-        region.as_str(),
-        config.endpoint_url.as_deref(),
-        crate::sdk::default_chain(region.as_str()).await,
-    )
+    crate::sdk::load_default(region.as_str(), config.endpoint_url.as_deref()).await
 }
 
 /// The same configuration signing for (and, on AWS, talking to) another region.
