@@ -14,6 +14,10 @@ use moebi::engine::Engine;
 use moebi::pattern::Pattern;
 use moebi::topology::Topology;
 
+/// The allocator the `moebi` CLI runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn chat(i: usize) -> Event {
     Event::ChatSend(ChatSend {
         id: EventId::parse(&format!("bench-{i}")).unwrap(),

@@ -1,7 +1,5 @@
 //! The client-chosen event id, on which every effect is deduplicated.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use super::ContractError;
@@ -59,28 +57,6 @@ impl EventId {
     pub fn is_derived(&self) -> bool {
         self.0.starts_with(DERIVED)
     }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for EventId {
-    type Error = ContractError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<EventId> for String {
-    fn from(value: EventId) -> String {
-        value.0
-    }
-}
-
-impl fmt::Display for EventId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+validated_text!(EventId);

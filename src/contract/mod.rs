@@ -9,6 +9,38 @@
 //! - `event`: the three kinds ([`ChatSend`], [`StockAdd`], [`StockStatus`]) and [`Event`].
 //! - `envelope`: an [`Event`] parsed from an EventBridge envelope or its `detail`.
 
+/// What every validated text type has besides its `parse`: `as_str`, from a `String` through
+/// `parse` (so serde validates what it reads), into a `String`, and `Display` (which pads).
+macro_rules! validated_text {
+    ($name:ident) => {
+        impl $name {
+            /// The value as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = $crate::contract::ContractError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(&value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> String {
+                value.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.pad(&self.0)
+            }
+        }
+    };
+}
+
 mod envelope;
 mod event;
 mod id;

@@ -1,7 +1,5 @@
 //! Names: who has an inbox, which store, which region, which product.
 
-use std::fmt;
-
 use serde::{Deserialize, Serialize};
 
 use super::ContractError;
@@ -36,31 +34,9 @@ macro_rules! name_type {
             pub fn parse(value: &str) -> Result<Self, ContractError> {
                 parse_name($field, value).map(Self)
             }
-
-            /// The name as text.
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = ContractError;
-            fn try_from(value: String) -> Result<Self, Self::Error> {
-                Self::parse(&value)
-            }
-        }
-
-        impl From<$name> for String {
-            fn from(value: $name) -> String {
-                value.0
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.pad(&self.0)
-            }
-        }
+        validated_text!($name);
     };
 }
 
@@ -112,28 +88,6 @@ impl Product {
         }
         Ok(Self(value.to_owned()))
     }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Product {
-    type Error = ContractError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Product> for String {
-    fn from(value: Product) -> String {
-        value.0
-    }
-}
-
-impl fmt::Display for Product {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(&self.0)
-    }
-}
+validated_text!(Product);

@@ -91,22 +91,6 @@ impl Text {
         }
         Ok(Self(value.to_owned()))
     }
-
-    /// The text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
-impl TryFrom<String> for Text {
-    type Error = ContractError;
-    fn try_from(value: String) -> Result<Self, Self::Error> {
-        Self::parse(&value)
-    }
-}
-
-impl From<Text> for String {
-    fn from(value: Text) -> String {
-        value.0
-    }
-}
+validated_text!(Text);
