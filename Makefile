@@ -78,14 +78,18 @@ SIM_SEEDS_TEST ?= 10000
 test: $(MOTO) $(LAMBDA) $(AWSCLI) $(MINISTACK)
 	@mkdir -p $(VENV) && rm -f $(TIMES) && date +%s.%N >$(TIMES).start
 	$(TIMED) "build (dev, every target)" $(CARGO) build --workspace --all-targets
-	$(TIMED) "terraform checks" $(MAKE) --no-print-directory infra-test
-	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-faults test-lambda MOEBI_LAMBDA_BUILD=debug
+	@echo "the terraform checks run beside the Rust tests (the fault suite mostly waits on its retries); their output follows"
+	@( $(TIMED) "terraform checks (beside the tests)" $(MAKE) --no-print-directory infra-test >$(VENV)/infra-test.log 2>&1 ) & infra=$$! tests=0 checks=0; \
+	  scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-faults test-lambda MOEBI_LAMBDA_BUILD=debug || tests=$$?; \
+	  wait $$infra || checks=$$?; cat $(VENV)/infra-test.log; \
+	  [ $$tests -eq 0 ] || { echo "make test: the Rust tests failed (above)"; exit 1; }; \
+	  [ $$checks -eq 0 ] || { echo "make test: the terraform checks failed (above)"; exit 1; }
 	$(MAKE) --no-print-directory debug-zips
 	@echo "deploy-emulator runs beside the simulation (it mostly waits: Terraform's waiters, queue timeouts); its output follows the simulation's"
 	@( $(TIMED) "deploy-emulator (beside the simulation)" $(MAKE) --no-print-directory deploy-emulator \
-	     MOEBI=$(TARGET_DIR)/debug/moebi ARTIFACTS_DIR=$(TARGET_DIR)/lambda-debug >$(VENV)/deploy-emulator.log 2>&1 ) & rehearsal=$$!; \
-	  $(TIMED) "simulation ($(SIM_SEEDS_TEST) seeds)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --seeds $(SIM_SEEDS_TEST); sim=$$?; \
-	  wait $$rehearsal; deploy=$$?; cat $(VENV)/deploy-emulator.log; \
+	     MOEBI=$(TARGET_DIR)/debug/moebi ARTIFACTS_DIR=$(TARGET_DIR)/lambda-debug >$(VENV)/deploy-emulator.log 2>&1 ) & rehearsal=$$! sim=0 deploy=0; \
+	  $(TIMED) "simulation ($(SIM_SEEDS_TEST) seeds)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --seeds $(SIM_SEEDS_TEST) || sim=$$?; \
+	  wait $$rehearsal || deploy=$$?; cat $(VENV)/deploy-emulator.log; \
 	  [ $$sim -eq 0 ] || { echo "make test: the simulation failed"; exit 1; }; \
 	  [ $$deploy -eq 0 ] || { echo "make test: deploy-emulator failed (above)"; exit 1; }
 	$(TIMED) "simulation (naive design)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --naive --seeds 1000

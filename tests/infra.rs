@@ -51,25 +51,31 @@ fn every_topology_region_has_a_provider_alias_and_a_module_instance() {
     );
 }
 
-/// `terraform console` evaluates `local.rules` offline, once `terraform init` has run
-/// (`make test` runs `make infra-test`, which initialises `infra/`, before this).
+/// `terraform console` evaluates `local.rules` offline, in a data directory of its own that it
+/// initialises first (as `infra/settings.sh` does), so it needs no other step before it and
+/// can run beside `make infra-test`.
 #[test]
 fn terraform_derives_the_same_rules_as_the_engines() {
-    let infra = support::root().join("infra");
-    assert!(
-        infra.join(".terraform").is_dir(),
-        "infra/ is not initialised: run `make test` (its infra-test step runs terraform init)"
-    );
-    let mut child = Command::new("terraform")
-        .arg(format!("-chdir={}", infra.display()))
-        .arg("console")
-        .env("TF_IN_AUTOMATION", "1")
-        .env("CHECKPOINT_DISABLE", "1")
+    let root = support::root();
+    let work = tempfile::tempdir().unwrap();
+    // offline.sh: the AWS provider from the preinstalled filesystem mirror, no version check.
+    let script = r#"set -euo pipefail
+. infra/offline.sh
+offline_terraform "$WORK"
+export TF_DATA_DIR="$WORK/data"
+terraform -chdir=infra init -backend=false -input=false -no-color >"$WORK/init.log" 2>&1 \
+  || { cat "$WORK/init.log" >&2; exit 1; }
+exec terraform -chdir=infra console"#;
+    let mut child = Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(&root)
+        .env("WORK", work.path())
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("terraform runs (it is preinstalled, or install it)");
+        .expect("bash runs terraform (preinstalled, or install it)");
     use std::io::Write;
     child
         .stdin
