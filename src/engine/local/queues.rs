@@ -57,19 +57,20 @@ impl SqliteQueue {
         count: u32,
         why: &str,
     ) -> rusqlite::Result<()> {
-        conn.execute(
+        conn.prepare_cached(
             "INSERT INTO dead_letters (region, queue, message_id, body, receive_count, reason)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                self.region.as_str(),
-                self.name,
-                message_id,
-                body,
-                count,
-                why
-            ],
-        )?;
-        conn.execute("DELETE FROM messages WHERE seq = ?1", params![seq])?;
+        )?
+        .execute(params![
+            self.region.as_str(),
+            self.name,
+            message_id,
+            body,
+            count,
+            why
+        ])?;
+        conn.prepare_cached("DELETE FROM messages WHERE seq = ?1")?
+            .execute(params![seq])?;
         let detail = format!("dead letter of {} after {count} receives: {why}", self.name);
         self.step(conn, message_id, Step::Dead, detail);
         Ok(())
@@ -110,11 +111,13 @@ impl Queue for SqliteQueue {
         let tx = conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(err())?;
+        // Cached statements: compiling SQL anew on every receive was 2.4% of the simulation.
         let now: i64 = tx
-            .query_row("SELECT now FROM clock", [], |r| r.get(0))
+            .prepare_cached("SELECT now FROM clock")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
             .map_err(err())?;
         let rows: Vec<Row> = tx
-            .prepare(
+            .prepare_cached(
                 "SELECT seq, message_id, body, receive_count, last_error FROM messages
                  WHERE region = ?1 AND queue = ?2 AND visible_at <= ?3 ORDER BY seq",
             )
@@ -136,10 +139,12 @@ impl Queue for SqliteQueue {
                     .map_err(err())?;
                 continue;
             }
-            tx.execute(
+            tx.prepare_cached(
                 "UPDATE messages SET receive_count = receive_count + 1, visible_at = ?2 WHERE seq = ?1",
-                params![seq, now + i64::from(self.mapping.visibility_seconds)],
             )
+            .and_then(|mut stmt| {
+                stmt.execute(params![seq, now + i64::from(self.mapping.visibility_seconds)])
+            })
             .map_err(err())?;
             let function = self.mapping.function.name();
             self.step(
@@ -209,7 +214,7 @@ impl Queue for SqliteQueue {
     async fn dead_letters(&self) -> Result<Vec<DeadLetter>, QueueError> {
         let conn = self.db.conn();
         let mut stmt = conn
-            .prepare(
+            .prepare_cached(
                 "SELECT message_id, receive_count, reason, body FROM dead_letters
                  WHERE region = ?1 AND queue = ?2 ORDER BY seq",
             )

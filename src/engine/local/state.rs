@@ -181,12 +181,14 @@ impl StateDb {
     pub fn advance_clock(&self) -> Result<bool, EngineError> {
         let conn = self.conn();
         let next: Option<i64> = conn
-            .query_row("SELECT MIN(visible_at) FROM messages", [], |r| r.get(0))
+            .prepare_cached("SELECT MIN(visible_at) FROM messages")
+            .and_then(|mut stmt| stmt.query_row([], |r| r.get(0)))
             .optional()
             .map_err(|e| EngineError::state("cannot read the queues' clock", e))?
             .flatten();
         let Some(next) = next else { return Ok(false) };
-        conn.execute("UPDATE clock SET now = MAX(now, ?1)", params![next])
+        conn.prepare_cached("UPDATE clock SET now = MAX(now, ?1)")
+            .and_then(|mut stmt| stmt.execute(params![next]))
             .map_err(|e| EngineError::state("cannot move the queues' clock", e))?;
         Ok(true)
     }
