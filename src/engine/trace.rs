@@ -1,7 +1,8 @@
 //! What an engine can tell about how it ran: the path one event took ([`Trace`], `moebi trace
 //! ID`) and the functions' counts ([`Stats`], `moebi stats`). The embedded engine keeps a
-//! journal of both; on AWS the functions' logs and metrics say it (README: the CloudWatch Logs
-//! Insights query that follows an event id across regions).
+//! journal of both; on AWS the functions' logs and metrics say it (docs/cli.md, "On AWS: metrics,
+//! logs, one event across regions": the CloudWatch Logs Insights query that follows an event id
+//! across regions).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

@@ -5,7 +5,7 @@
 //! function) and, with rustls, reads and PEM-decodes the machine's whole certificate directory
 //! at every cold start (6 ms on a machine with 292 files). AWS's regional endpoints of
 //! DynamoDB, EventBridge and SQS speak HTTP/1.1; Lambda's base image is not where trust should
-//! come from for a static binary either. README, "Lean functions", has the figures.
+//! come from for a static binary either. docs/performance.md, "Lean functions", has the figures.
 //!
 //! A private endpoint or a test server signed by another CA is trusted by naming its PEM file
 //! in `AWS_CA_BUNDLE`, the variable the AWS CLI and the other SDKs read for the same purpose.
@@ -88,7 +88,7 @@ impl TrustRoots {
         Ok(self)
     }
 
-    fn tls(&self) -> Result<rustls::ClientConfig, TrustError> {
+    pub(crate) fn tls(&self) -> Result<rustls::ClientConfig, TrustError> {
         let mut roots = rustls::RootCertStore::empty();
         if self.builtin {
             roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
