@@ -21,6 +21,10 @@ CARGO_LAMBDA_VERSION := 1.9.2
 ZIG_VERSION          := 0.13.0
 AWSCLI_VERSION       := 1.46.3
 MINISTACK_VERSION    := 1.5.33
+# MiniStack signs Cognito tokens and checks an HTTP API's JWT authorizer with it (without it
+# every token is refused: the front door on the rehearsal).
+CRYPTOGRAPHY_VERSION := 46.0.7
+MINISTACK_JWT        := $(VENV)/ministack/.cryptography-$(CRYPTOGRAPHY_VERSION)
 
 # `make watch` / `make invoke` / `make emulator`: where the local emulator listens, and the
 # region the watched functions run in.
@@ -29,7 +33,7 @@ REGION        ?= us-east-1
 FN            ?= chat-send
 EVENT         ?= events/chat-send/sqs-batch.json
 
-FUNCTIONS := chat-send moebi-reply stock-add stock-status
+FUNCTIONS := chat-send moebi-reply stock-add stock-status front-door
 # Where cargo builds (honours CARGO_TARGET_DIR); evaluated only where used.
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
@@ -51,8 +55,16 @@ help:
 include infra/infra.mk
 include benches/bench.mk
 
+# The demo needs only the CLI's embedded engine: its dependencies are built optimised (as every
+# build's are, profile.dev.package."*"), moebi's own code at opt-level 0 (33 s instead of 100 s
+# of CPU; make test builds moebi with other features anyway, so nothing it builds is lost).
+RUN_FEATURES := --no-default-features --features cli
 run:
-	$(CARGO) run --quiet --no-default-features --features cli --bin moebi -- demo
+	@ls $(TARGET_DIR)/debug/deps/libdynoxide*.rlib >/dev/null 2>&1 || echo "make run: first build:" \
+	  "compiling the embedded DynamoDB (dynoxide, with SQLite), the AWS SDK's DynamoDB client and" \
+	  "the CLI, about 6 minutes on 2 cores (docs/testing.md, 'The first build'); later runs start at once."
+	CARGO_PROFILE_DEV_OPT_LEVEL=0 $(CARGO) build $(RUN_FEATURES) --bin moebi
+	@$(TARGET_DIR)/debug/moebi demo
 
 $(MOTO):
 	$(PYTHON) -m venv $(VENV)/aws
@@ -75,7 +87,7 @@ $(LAMBDA):
 TIMES := $(VENV)/test-times.tsv
 TIMED  = scripts/timed.sh $(TIMES)
 SIM_SEEDS_TEST ?= 10000
-test: $(MOTO) $(LAMBDA) $(AWSCLI) $(MINISTACK)
+test: $(MOTO) $(LAMBDA) $(AWSCLI) $(MINISTACK) $(MINISTACK_JWT)
 	@mkdir -p $(VENV) && rm -f $(TIMES) && date +%s.%N >$(TIMES).start
 	$(TIMED) "build (dev, every target)" $(CARGO) build --workspace --all-targets
 	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-faults-beside-infra test-lambda MOEBI_LAMBDA_BUILD=debug
@@ -187,12 +199,17 @@ clean:
 # the environment variable VAR, and the run must fail. Builds moebi first unless MOEBI=path.
 $(MINISTACK):
 	$(PYTHON) -m venv $(VENV)/ministack
-	$(VENV)/ministack/bin/pip install --quiet --disable-pip-version-check 'ministack==$(MINISTACK_VERSION)'
+	$(VENV)/ministack/bin/pip install --quiet --disable-pip-version-check 'ministack==$(MINISTACK_VERSION)' 'cryptography==$(CRYPTOGRAPHY_VERSION)'
+
+# A MiniStack venv made before cryptography was part of it gets it here (the stamp names the version).
+$(MINISTACK_JWT): $(MINISTACK)
+	$(VENV)/ministack/bin/pip install --quiet --disable-pip-version-check 'cryptography==$(CRYPTOGRAPHY_VERSION)'
+	touch $@
 
 # The shipped profile for this machine's architecture (MiniStack runs the bootstraps here; the
 # arm64 zips of `make build` fail with "Exec format error"), beside them in lambda-native/.
 NATIVE_LAMBDA_DIR = $(TARGET_DIR)/lambda-native
-.PHONY: deploy-emulator lambda-native debug-zips
+.PHONY: deploy-emulator deploy-emulator-stop lambda-native debug-zips
 lambda-native: $(LAMBDA)
 	PATH="$(LAMBDA_PATH)" $(CARGO) lambda build --profile function --output-format zip \
 		--target $$(uname -m)-unknown-linux-gnu --lambda-dir $(NATIVE_LAMBDA_DIR) $(foreach f,$(FUNCTIONS),-p $(f))
@@ -202,11 +219,16 @@ DEBUG_ZIPS_DIR = $(TARGET_DIR)/lambda-debug
 debug-zips:
 	scripts/zip-bootstraps.sh $(TARGET_DIR)/debug $(DEBUG_ZIPS_DIR) $(FUNCTIONS)
 
-deploy-emulator: $(MINISTACK) $(AWSCLI)
+deploy-emulator: $(MINISTACK) $(MINISTACK_JWT) $(AWSCLI)
 	$(if $(MOEBI),,$(CARGO) build --quiet --bin moebi)
 	$(if $(ARTIFACTS_DIR),,$(MAKE) --no-print-directory lambda-native)
 	export MOEBI="$(or $(MOEBI),$(TARGET_DIR)/debug/moebi)" AWS_CLI="$(AWSCLI)" \
-		ARTIFACTS_DIR="$(or $(ARTIFACTS_DIR),$(NATIVE_LAMBDA_DIR))" DOCTOR="$(DOCTOR)"; \
+		ARTIFACTS_DIR="$(or $(ARTIFACTS_DIR),$(NATIVE_LAMBDA_DIR))" DOCTOR="$(DOCTOR)" KEEP="$(KEEP)"; \
 	scripts/deploy-emulator.sh || { status=$$?; [ $$status -eq 75 ] || exit $$status; \
 	  echo "deploy-emulator: the apply failed on the emulator (above); once more, on a fresh one"; \
 	  scripts/deploy-emulator.sh; }
+
+# `make deploy-emulator KEEP=1` leaves the rehearsal's MiniStack running, described in
+# .venv/rehearsal.json (URLs, user pool, app client, the users' passwords); this stops it.
+deploy-emulator-stop:
+	scripts/deploy-emulator.sh stop

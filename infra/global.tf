@@ -39,7 +39,11 @@ locals {
           Principal = { Service = "logs.${r}.amazonaws.com" }
           Action    = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey"]
           Resource  = "*"
-          Condition = { ArnLike = { "kms:EncryptionContext:aws:logs:arn" = "arn:${local.partition}:logs:${r}:${local.account_id}:log-group:/aws/lambda/moebi-*" } }
+          # The functions' log groups and the HTTP APIs' access logs (modules/region/api.tf).
+          Condition = { ArnLike = { "kms:EncryptionContext:aws:logs:arn" = [
+            "arn:${local.partition}:logs:${r}:${local.account_id}:log-group:/aws/lambda/moebi-*",
+            "arn:${local.partition}:logs:${r}:${local.account_id}:log-group:${local.api_access_log_prefix}*",
+          ] } }
         },
       ]
     })
@@ -124,7 +128,7 @@ locals {
       [{
         Sid    = "Table"
         Effect = "Allow"
-        Action = sort(fr.function == "chat-send" || fr.function == "stock-status" ? concat(local.dynamodb_writes, local.dynamodb_reads) : local.dynamodb_writes)
+        Action = sort(contains(["chat-send", "stock-status", "front-door"], fr.function) ? concat(local.dynamodb_writes, local.dynamodb_reads) : local.dynamodb_writes)
         # The table's replica in the function's own region: each region's functions use their
         # local replica only.
         Resource = [local.arn[fr.region].table]
@@ -145,6 +149,14 @@ locals {
       }] : [],
       fr.function == "moebi-reply" ? [{
         Sid      = "PublishReplies"
+        Effect   = "Allow"
+        Action   = ["events:PutEvents"]
+        Resource = [local.arn[fr.region].bus]
+      }] : [],
+      fr.function == "front-door" ? [{
+        # The events of signed-in callers, on their region's bus (whose policy denies
+        # PutEvents to every principal but moebi's own roles: modules/region/main.tf).
+        Sid      = "PublishForCallers"
         Effect   = "Allow"
         Action   = ["events:PutEvents"]
         Resource = [local.arn[fr.region].bus]
@@ -199,7 +211,7 @@ resource "aws_iam_role" "function" {
 resource "aws_iam_role_policy" "function" {
   for_each = local.function_roles
   name     = "least-privilege"
-  role     = aws_iam_role.function[each.key].id
+  role     = aws_iam_role.function[each.key].name # the name (= its id): the ARN is known at plan
   policy   = jsonencode(local.function_policies[each.key])
 }
 
@@ -231,7 +243,7 @@ resource "aws_iam_role" "forward" {
 resource "aws_iam_role_policy" "forward" {
   for_each = toset(local.forwarding_regions)
   name     = "put-events-on-target-buses"
-  role     = aws_iam_role.forward[each.key].id
+  role     = aws_iam_role.forward[each.key].name
   policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

@@ -56,9 +56,13 @@ locals {
   forwards_to   = { for r in local.regions : r => distinct([for name, rule in local.rules[r] : rule.target.name if rule.target.kind == "bus"]) }
   forwarders_to = { for r in local.regions : r => [for r2 in local.regions : r2 if contains(local.forwards_to[r2], r)] }
 
-  functions       = ["chat-send", "moebi-reply", "stock-add", "stock-status"]
+  functions       = ["chat-send", "moebi-reply", "stock-add", "stock-status", "front-door"]
   queue_functions = ["chat-send", "stock-add"]
   event_functions = ["moebi-reply", "stock-status"]
+  # The front door answers its region's HTTP API synchronously: no queue, no rule, no DLQ (a
+  # failure is the caller's HTTP error). The other four handle events and dead-letter.
+  api_functions     = ["front-door"]
+  handler_functions = concat(local.queue_functions, local.event_functions)
 
   # ARNs built from names, so that IAM (global) can name regional resources. (Known at plan;
   # the key ARNs, which need the key id, are apart so as not to make the others unknown.)
@@ -71,7 +75,7 @@ locals {
       table = "arn:${local.partition}:dynamodb:${r}:${local.account_id}:table/${local.table_name}"
       bus   = "arn:${local.partition}:events:${r}:${local.account_id}:event-bus/${local.bus_name}"
       queue = { for f in local.queue_functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}" }
-      dlq   = { for f in local.functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}-dlq" }
+      dlq   = { for f in local.handler_functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}-dlq" }
       logs  = { for f in local.functions : f => "arn:${local.partition}:logs:${r}:${local.account_id}:log-group:/aws/lambda/moebi-${f}" }
       rule  = { for name, rule in local.rules[r] : name => "arn:${local.partition}:events:${r}:${local.account_id}:rule/${local.bus_name}/moebi-${name}" }
     }

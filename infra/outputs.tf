@@ -102,3 +102,30 @@ output "dashboard_names" {
   description = "Region => its CloudWatch dashboard (the functions' metrics, queue depths, alarms)."
   value       = { for r, m in local.region_outputs : r => m.dashboard.name }
 }
+
+# --- Sign-in and the front door ---------------------------------------------------------------
+
+output "user_pool_id" {
+  description = "The Cognito user pool of people and stores (primary region). Users: infra/README.md, \"Users\"."
+  value       = aws_cognito_user_pool.moebi.id
+}
+
+output "user_pool_client_id" {
+  description = "The public app client moebi's clients sign in with (USER_PASSWORD_AUTH, SRP, refresh)."
+  value       = aws_cognito_user_pool_client.moebi.id
+}
+
+output "jwt_issuer" {
+  description = "The issuer of the pool's tokens, which every region's HTTP API trusts (https://cognito-idp.<primary region>.amazonaws.com/<pool id>)."
+  value       = local.signin.issuer
+}
+
+output "user_groups" {
+  description = "The groups of the pool: a token's cognito:groups claim names the caller's kind."
+  value       = sort(keys(aws_cognito_user_group.moebi))
+}
+
+output "api_endpoints" {
+  description = "Region => the URL of its HTTP API (the front door): POST /messages, GET /inbox, POST /stock, POST /stock/status."
+  value       = { for r, m in local.region_outputs : r => m.api.endpoint }
+}

@@ -19,16 +19,18 @@ provider "aws" {
 
   # An emulator (var.endpoint_url): every service the deployment calls; null keeps AWS's.
   endpoints {
-    cloudwatch = var.endpoint_url
-    dynamodb   = var.endpoint_url
-    events     = var.endpoint_url
-    iam        = var.endpoint_url
-    kms        = var.endpoint_url
-    lambda     = var.endpoint_url
-    logs       = var.endpoint_url
-    sns        = var.endpoint_url
-    sqs        = var.endpoint_url
-    sts        = var.endpoint_url
+    apigatewayv2 = var.endpoint_url
+    cloudwatch   = var.endpoint_url
+    cognitoidp   = var.endpoint_url
+    dynamodb     = var.endpoint_url
+    events       = var.endpoint_url
+    iam          = var.endpoint_url
+    kms          = var.endpoint_url
+    lambda       = var.endpoint_url
+    logs         = var.endpoint_url
+    sns          = var.endpoint_url
+    sqs          = var.endpoint_url
+    sts          = var.endpoint_url
   }
 
   default_tags {
@@ -47,16 +49,18 @@ provider "aws" {
 
   # An emulator (var.endpoint_url): every service the deployment calls; null keeps AWS's.
   endpoints {
-    cloudwatch = var.endpoint_url
-    dynamodb   = var.endpoint_url
-    events     = var.endpoint_url
-    iam        = var.endpoint_url
-    kms        = var.endpoint_url
-    lambda     = var.endpoint_url
-    logs       = var.endpoint_url
-    sns        = var.endpoint_url
-    sqs        = var.endpoint_url
-    sts        = var.endpoint_url
+    apigatewayv2 = var.endpoint_url
+    cloudwatch   = var.endpoint_url
+    cognitoidp   = var.endpoint_url
+    dynamodb     = var.endpoint_url
+    events       = var.endpoint_url
+    iam          = var.endpoint_url
+    kms          = var.endpoint_url
+    lambda       = var.endpoint_url
+    logs         = var.endpoint_url
+    sns          = var.endpoint_url
+    sqs          = var.endpoint_url
+    sts          = var.endpoint_url
   }
 
   default_tags {
@@ -75,16 +79,18 @@ provider "aws" {
 
   # An emulator (var.endpoint_url): every service the deployment calls; null keeps AWS's.
   endpoints {
-    cloudwatch = var.endpoint_url
-    dynamodb   = var.endpoint_url
-    events     = var.endpoint_url
-    iam        = var.endpoint_url
-    kms        = var.endpoint_url
-    lambda     = var.endpoint_url
-    logs       = var.endpoint_url
-    sns        = var.endpoint_url
-    sqs        = var.endpoint_url
-    sts        = var.endpoint_url
+    apigatewayv2 = var.endpoint_url
+    cloudwatch   = var.endpoint_url
+    cognitoidp   = var.endpoint_url
+    dynamodb     = var.endpoint_url
+    events       = var.endpoint_url
+    iam          = var.endpoint_url
+    kms          = var.endpoint_url
+    lambda       = var.endpoint_url
+    logs         = var.endpoint_url
+    sns          = var.endpoint_url
+    sqs          = var.endpoint_url
+    sts          = var.endpoint_url
   }
 
   default_tags {
@@ -103,16 +109,18 @@ provider "aws" {
 
   # An emulator (var.endpoint_url): every service the deployment calls; null keeps AWS's.
   endpoints {
-    cloudwatch = var.endpoint_url
-    dynamodb   = var.endpoint_url
-    events     = var.endpoint_url
-    iam        = var.endpoint_url
-    kms        = var.endpoint_url
-    lambda     = var.endpoint_url
-    logs       = var.endpoint_url
-    sns        = var.endpoint_url
-    sqs        = var.endpoint_url
-    sts        = var.endpoint_url
+    apigatewayv2 = var.endpoint_url
+    cloudwatch   = var.endpoint_url
+    cognitoidp   = var.endpoint_url
+    dynamodb     = var.endpoint_url
+    events       = var.endpoint_url
+    iam          = var.endpoint_url
+    kms          = var.endpoint_url
+    lambda       = var.endpoint_url
+    logs         = var.endpoint_url
+    sns          = var.endpoint_url
+    sqs          = var.endpoint_url
+    sts          = var.endpoint_url
   }
 
   default_tags {

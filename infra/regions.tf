@@ -73,6 +73,10 @@ locals {
     log_level            = var.log_level
     alarm_email          = var.alarm_email
     deletion_protection  = var.deletion_protection
+    # The front door: every region's HTTP API trusts the one user pool (signin.tf).
+    signin                = { issuer = local.signin.issuer, audience = local.signin.audience }
+    api_access_log_prefix = local.api_access_log_prefix
+    api_throttling        = { rate_limit = var.api_throttling_rate_limit, burst_limit = var.api_throttling_burst_limit }
     # What the emulator lacks (variables.tf): all false on AWS.
     emulator = {
       lacks_kms_replicas             = var.emulator_lacks_kms_replicas

@@ -80,9 +80,31 @@ variable "alarm_email" {
 }
 
 variable "deletion_protection" {
-  description = "Deletion protection of the DynamoDB table. Turn off before `terraform destroy`."
+  description = "Deletion protection of the DynamoDB table and of the Cognito user pool. Turn off (and apply) before `terraform destroy`."
   type        = bool
   default     = true
+}
+
+variable "api_throttling_rate_limit" {
+  description = "Steady requests per second each region's HTTP API (the front door) admits, over all routes and callers; above it callers get 429."
+  type        = number
+  default     = 50
+
+  validation {
+    condition     = var.api_throttling_rate_limit > 0
+    error_message = "api_throttling_rate_limit must be positive."
+  }
+}
+
+variable "api_throttling_burst_limit" {
+  description = "Burst of requests each region's HTTP API admits above the rate limit."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.api_throttling_burst_limit >= 1 && floor(var.api_throttling_burst_limit) == var.api_throttling_burst_limit
+    error_message = "api_throttling_burst_limit must be a positive whole number."
+  }
 }
 
 variable "tags" {

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 : "${MOEBI_EMULATOR_URL:?the AWS API emulator is not running: run make test}"
 command -v cargo-lambda >/dev/null || { echo "lambda-test: cargo-lambda is missing (make installs it)" >&2; exit 1; }
 
-FUNCTIONS=(chat-send moebi-reply stock-add stock-status)
+FUNCTIONS=(chat-send moebi-reply stock-add stock-status front-door)
 # Where cargo puts what it builds: honours CARGO_TARGET_DIR and build.target-dir.
 target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 # MOEBI_LAMBDA_BUILD=debug runs the bootstraps of the dev build the other tests use (make test
@@ -50,7 +50,7 @@ LOG_SUFFIX=
 # invoke FUNCTION FIXTURE: runs the bootstrap in the fixture's region, invokes it once, prints the response.
 invoke() {
   local fn=$1 fixture=$2 region
-  region=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["Records"][0]["awsRegion"] if "Records" in p else p["region"])' "$fixture")
+  region=$(python3 -c 'import json,sys; p=json.load(open(sys.argv[1])); print(p["Records"][0]["awsRegion"] if "Records" in p else p["region"] if "region" in p else p["requestContext"]["domainName"].split(".")[2])' "$fixture")
   env "${LOG_ENV[@]}" AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_NAME=_ \
     AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$port/.rt" \
     AWS_ENDPOINT_URL="$MOEBI_EMULATOR_URL" AWS_REGION="$region" \
@@ -80,6 +80,7 @@ PY
 
 echo "lambda-test: good fixtures"
 for fn in "${FUNCTIONS[@]}"; do
+  [ "$fn" = front-door ] && continue
   for fixture in events/"$fn"/*.json; do
     if out=$(invoke "$fn" "$fixture"); then
       case "$fixture" in
@@ -111,6 +112,21 @@ if out=$(invoke stock-status events/bad/eventbridge-unknown-asker.json); then
 else
   grep -q 'unknown participant' <<<"$out" && pass "stock-status events/bad/eventbridge-unknown-asker.json: the error names the asker" || fail "unknown asker: $out"
 fi
+
+echo "lambda-test: the front door (API Gateway HTTP API requests, payload 2.0)"
+declare -A status=(
+  [send]=202 [add-stock]=202 [ask-stock]=202 [inbox]=200 [no-claims]=401 [forged-sender]=403
+  [participant-adds-stock]=403 [malformed]=400 [zero-qty]=400 [oversized]=413
+)
+for name in send add-stock ask-stock inbox no-claims forged-sender participant-adds-stock malformed zero-qty oversized; do
+  fixture=events/front-door/$name.json
+  if out=$(invoke front-door "$fixture"); then
+    got=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["statusCode"])' "$out" 2>/dev/null || echo "?")
+    [ "$got" = "${status[$name]}" ] && pass "front-door $fixture: $got" || fail "front-door $fixture: expected ${status[$name]}: $out"
+  else
+    fail "front-door $fixture: invoke failed: $out"
+  fi
+done
 
 echo "lambda-test: metrics (EMF) and logs"
 for fn in "${FUNCTIONS[@]}"; do
@@ -197,8 +213,11 @@ check "moebi recorded what it was told" "alex: who is a good dog?" inbox moebi
 check "alex got moebi's reply" "moebi: chicken?  (reply to reply-e1)" inbox alex
 check "the stock-status batch answered kate" "(reply to status-b1)" inbox kate
 check "the stock-status event answered alex" "(reply to status-e1)" inbox alex
-# nike: the batch (30 + 5), two good records of 1 in each of the 4 bad stock-add batches, the mixed batch (10).
-check "stock-add shares landed and sum" "nike: 53" stock status nike --as kate
+check "the front door's message (events/front-door/send.json) reached kate" "alex: hi, through the front door" inbox kate
+# nike: the batch (30 + 5), two good records of 1 in each of the 4 bad stock-add batches, the mixed
+# batch (10), and store-1's 30 through the front door (events/front-door/add-stock.json: its
+# PutEvents on us-west-2's bus, routed by the emulator's rule to the stock-add queue).
+check "stock-add shares landed and sum" "nike: 83" stock status nike --as kate
 check "the single stock-add event landed" "puma: 7" stock status puma --as alex
 for b in $(seq 0 7); do
   check "managed instances: batch $b's 10 adds landed once" "mi-b$b: 55" stock status "mi-b$b" --as kate

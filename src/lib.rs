@@ -17,6 +17,8 @@
 //!   implementation of inboxes and shares both engines run.
 //! - [`handler`]: one file per function (chat-send, moebi-reply, stock-add, stock-status);
 //!   each depends only on the ports.
+//! - [`front`]: the front door, the function behind each region's HTTP API: the caller from
+//!   the token's claims, the body through the contract, the event on the region's bus.
 //! - [`invoke`]: Lambda payloads (SQS batches, EventBridge events) handed to a handler record
 //!   by record, with partial batch failures.
 //! - [`engine`]: what runs the handlers. Shared: the event source mapping (`engine::pump`)
@@ -24,6 +26,8 @@
 //!   `engine::local` (an embedded DynamoDB, SQLite queues, an in-process bus) and
 //!   `engine::aws` (EventBridge and SQS through the AWS SDK) keep only what differs.
 //! - [`metric`]: what the functions count per invocation (the metrics), on both engines.
+//! - [`api`]: a client of the HTTP API (sign-in, tokens, the front door's routes), as the CLI's
+//!   `--engine api` uses it on AWS or the rehearsal's emulator.
 //! - [`client`]: what a participant or store does (send, read an inbox, add, ask), over any engine.
 //! - [`sdk`]: the AWS SDK as moebi uses it (HTTP client, retries and timeouts, configuration,
 //!   the sorting of its errors); a leaf.
@@ -41,10 +45,13 @@
 //! - `local` (default): the embedded engine and the simulation.
 
 #[cfg(any(feature = "local", feature = "aws"))]
+pub mod api;
+#[cfg(any(feature = "local", feature = "aws"))]
 pub mod client;
 pub mod contract;
 #[cfg(any(feature = "local", feature = "aws"))]
 pub mod engine;
+pub mod front;
 pub mod handler;
 pub mod invoke;
 #[cfg(feature = "function")]

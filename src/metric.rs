@@ -58,6 +58,22 @@ pub struct Counts {
 }
 
 impl Counts {
+    /// Counts one HTTP request of the front door, answered with `status` after `elapsed`: a
+    /// 2xx is handled, a 5xx retryable, any other refusal permanent.
+    pub fn of_reply(status: u16, elapsed: Duration) -> Self {
+        let mut counts = Self {
+            records: 1,
+            latencies_ms: vec![elapsed.as_secs_f64() * 1000.0],
+            ..Self::default()
+        };
+        match status {
+            200..=299 => counts.handled = 1,
+            500.. => counts.retryable = 1,
+            _ => counts.permanent = 1,
+        }
+        counts
+    }
+
     /// Counts one record's result, which took `elapsed`.
     pub fn count(&mut self, result: &Result<Outcome, HandlerError>, elapsed: Duration) {
         self.records += 1;

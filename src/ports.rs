@@ -251,6 +251,34 @@ pub trait StockShares: Send + Sync {
     async fn shares(&self, product: Option<&Product>) -> Result<Vec<StockShare>, PortError>;
 }
 
+/// A request the front door took: the event id it publishes under, and a digest of what the
+/// caller asked (who, which route, what body), so that a retry is told from an id used again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    /// The event id the request publishes (client-chosen, or drawn by the front door).
+    pub id: EventId,
+    /// [`digest`] of the request.
+    pub digest: String,
+}
+
+/// Whether a request was new, a retry of one taken before, or its id was taken by another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acceptance {
+    /// First time this id is seen: recorded now.
+    New,
+    /// The same request was taken before: answer as then (and publish again, which is safe).
+    Again,
+    /// The id was taken before for another request.
+    Conflict,
+}
+
+/// The requests the front door took, keyed by event id.
+#[async_trait]
+pub trait Requests: Send + Sync {
+    /// Records `key` unless its id is taken; answers whether it was new, the same, or another.
+    async fn accept(&self, key: &RequestKey) -> Result<Acceptance, PortError>;
+}
+
 /// The region's `moebi` bus.
 #[async_trait]
 pub trait Bus: Send + Sync {

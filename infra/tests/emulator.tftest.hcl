@@ -82,6 +82,12 @@ run "emulator_stand_ins" {
     error_message = "A stand-in queue must redrive to its function's DLQ after 3 receives, 60 s apart."
   }
 
+  # The front door is no event handler: no stand-in queue for it either.
+  assert {
+    condition     = alltrue([for r, w in output.wiring : !contains(keys(w.queues), "front-door") && !contains(keys(w.dlq_arns), "front-door")])
+    error_message = "The front door must get no stand-in queue and no DLQ."
+  }
+
   assert {
     condition     = alltrue([for r, w in output.wiring : length(w.event_source_mappings) == 0 && length(w.invoke_permissions) == 0 && !anytrue([for route in values(w.routes) : route.kind == "function"])])
     error_message = "On the emulator nothing may invoke a function (no event source mappings, no function targets)."

@@ -151,10 +151,10 @@ run "shipped_topology" {
     error_message = "An EventBridge-invoked function or a rule target has no dead-letter queue."
   }
 
-  # A DLQ-depth alarm per DLQ and an Errors alarm per function, in every region.
+  # A DLQ-depth alarm per DLQ and an Errors alarm per function (the front door's too), in every region.
   assert {
     condition = alltrue([
-      for r, w in output.wiring : length(w.alarm_names) == length(w.dlq_arns) + 4 && alltrue([for f in keys(w.dlq_arns) : contains(w.alarm_names, "moebi-${f}-dlq-not-empty")])
+      for r, w in output.wiring : length(w.alarm_names) == length(w.dlq_arns) + 5 && alltrue([for f in keys(w.dlq_arns) : contains(w.alarm_names, "moebi-${f}-dlq-not-empty")]) && alltrue([for f, n in w.function_names : contains(w.alarm_names, "${n}-errors")])
     ])
     error_message = "Some DLQ or function has no alarm."
   }
@@ -165,7 +165,7 @@ run "shipped_topology" {
     condition = alltrue(flatten([
       for r, w in output.wiring : [
         for want in flatten([
-          for f in ["chat-send", "moebi-reply", "stock-add", "stock-status"] : concat(
+          for f in ["chat-send", "moebi-reply", "stock-add", "stock-status", "front-door"] : concat(
             [for m in ["RecordsHandled", "Duplicates", "ColdStart", "BatchSize"] : "moebi/${m}/Function/${f}/Region/${r}"],
             [for k in ["retryable", "permanent"] : "moebi/RecordsFailed/Function/${f}/Region/${r}/ErrorKind/${k}"],
             [for p in ["p50", "p99"] : "moebi/EffectLatency/Function/${f}/Region/${r}@${p}"],
@@ -212,7 +212,7 @@ run "shipped_topology" {
   }
 
   assert {
-    condition     = length(aws_iam_role_policy.function) == 4 * length(output.wiring)
+    condition     = length(aws_iam_role_policy.function) == 5 * length(output.wiring)
     error_message = "Each function in each region must have its own role policy."
   }
 
@@ -225,10 +225,11 @@ run "shipped_topology" {
     error_message = "A forwarding role may do more than events:PutEvents on moebi buses."
   }
 
-  # A bus admits exactly the forwarding roles of the regions that forward to it.
+  # A bus admits exactly the forwarding roles of the regions that forward to it. (Who else may
+  # write, and that everyone else is denied: front_door.tftest.hcl.)
   assert {
     condition = alltrue([
-      for r, w in output.wiring : sort(w.bus_policy.Statement[0].Principal.AWS) == sort([
+      for r, w in output.wiring : sort(one([for s in w.bus_policy.Statement : s if s.Effect == "Allow"]).Principal.AWS) == sort([
         for r2, v in output.wiring : output.forward_role_arns[r2] if anytrue([for route in values(v.routes) : route.target_arn == w.bus_arn])
       ])
     ])

@@ -209,6 +209,13 @@ pub trait Engine: Send + Sync {
     /// other regions' replicas too).
     fn ports(&self, region: &Region) -> Result<Ports<'_>, EngineError>;
 
+    /// What the front door runs against in `region`: the region's bus, its replica of the
+    /// inboxes and its request records (`moebi replay` of an HTTP API payload).
+    fn front_ports(&self, region: &Region) -> Result<crate::front::FrontPorts<'_>, EngineError> {
+        let _ = region;
+        Err(EngineError::Config("this engine runs no front door".into()))
+    }
+
     /// The dead letters of one region, or of all.
     async fn dead_letters(&self, region: Option<&Region>) -> Result<Vec<DeadLetter>, EngineError> {
         let regions: Vec<Region> = match region {
@@ -232,7 +239,7 @@ pub trait Engine: Send + Sync {
     async fn trace(&self, id: &str) -> Result<Option<Trace>, EngineError> {
         let _ = id;
         Err(EngineError::Config(
-            "this engine keeps no journal: follow the event id in the functions' logs (README: Follow one event)".into(),
+            "this engine keeps no journal: follow the event id in the functions' logs (docs/cli.md: one event across regions)".into(),
         ))
     }
 

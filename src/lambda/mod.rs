@@ -17,10 +17,12 @@
 
 mod config;
 mod eventbridge;
+mod http;
 mod ports;
 
 pub use config::{FunctionConfig, StartError};
 pub use eventbridge::EventBridgeBus;
+pub use http::{run_front_door, FRONT_DOOR};
 pub use ports::FunctionPorts;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -48,7 +50,7 @@ pub async fn run(function: Function) -> Result<(), lambda_runtime::Error> {
         }
     };
     let region = ports.store().region().to_string();
-    let metrics = start_metrics(function, &region)?;
+    let metrics = start_metrics(function.name(), &region)?;
     let cold = Arc::new(AtomicBool::new(true));
     // On Lambda Managed Instances, one process serves several invocations at once: the metrics
     // of one flush may then count several, so they carry no request id of their own.
@@ -106,13 +108,13 @@ fn init_logging() {
 
 /// The metrics recorder: every metric of this process carries its function and region.
 fn start_metrics(
-    function: Function,
+    function: &'static str,
     region: &str,
 ) -> Result<&'static metrics_cloudwatch_embedded::Collector, lambda_runtime::Error> {
     use metrics::Unit;
     let collector = metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(metric::NAMESPACE)
-        .with_dimension(metric::FUNCTION, function.name())
+        .with_dimension(metric::FUNCTION, function)
         .with_dimension(metric::REGION, region.to_owned())
         .init()?;
     metrics::describe_counter!(

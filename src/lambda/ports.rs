@@ -62,6 +62,16 @@ impl FunctionPorts {
         }
     }
 
+    /// What the front door runs against.
+    pub fn front_ports(&self) -> crate::front::FrontPorts<'_> {
+        crate::front::FrontPorts {
+            site: self.ports().site(),
+            bus: &self.bus,
+            inboxes: &self.store,
+            requests: &self.store,
+        }
+    }
+
     /// The store, for the failure records of a batch.
     pub fn store(&self) -> &DynamoStore {
         &self.store

@@ -11,6 +11,7 @@
 //! | inbox entry | `inbox#<owner>` | `<sent_at>#<id>` | `id`, `from`, `text`, `sent_at`, `in_reply_to`? |
 //! | stock share | `stock` | `<product>#<region>` | `product`, `region`, `qty` (N) |
 //! | idempotency record | `applied#<function>#<event id>` | `applied` | `applied_at`, `digest`, `expires_at` (+7 days) |
+//! | request record (front door) | `request#<event id>` | `request` | `accepted_at`, `digest`, `expires_at` (+7 days) |
 //! | failure record | `failure#<message id>` | `failure` | `queue`, `reason`, `receive_count` (N), `expires_at` (+14 days) |
 //! | replication position | `replication#<source region>` | `<shard id>` | `seq` (N) |
 //!
@@ -32,6 +33,7 @@ mod coalesce;
 mod failures;
 pub mod item;
 mod once;
+mod requests;
 pub mod schema;
 
 use async_trait::async_trait;

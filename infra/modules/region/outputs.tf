@@ -19,8 +19,13 @@ output "bus_arn" {
 }
 
 output "bus_policy" {
-  description = "The bus policy, decoded (null if no other region forwards here)."
-  value       = try(jsondecode(aws_cloudwatch_event_bus_policy.moebi[0].policy), null)
+  description = "The bus policy, decoded."
+  value       = jsondecode(aws_cloudwatch_event_bus_policy.moebi.policy)
+}
+
+output "bus_writers" {
+  description = "The only principals (role ARNs) the bus policy lets put events on this bus."
+  value       = local.bus_writers
 }
 
 output "queue_urls" {
@@ -142,5 +147,46 @@ output "dashboard" {
   value = {
     name    = aws_cloudwatch_dashboard.moebi.dashboard_name
     widgets = jsondecode(aws_cloudwatch_dashboard.moebi.dashboard_body).widgets
+  }
+}
+
+output "api" {
+  description = "The region's HTTP API (the front door): id, endpoint, JWT authorizer, routes, stage, who may invoke the function."
+  value = {
+    id       = aws_apigatewayv2_api.front_door.id
+    endpoint = aws_apigatewayv2_api.front_door.api_endpoint
+    authorizer = {
+      id               = aws_apigatewayv2_authorizer.jwt.id
+      type             = aws_apigatewayv2_authorizer.jwt.authorizer_type
+      identity_sources = aws_apigatewayv2_authorizer.jwt.identity_sources
+      issuer           = aws_apigatewayv2_authorizer.jwt.jwt_configuration[0].issuer
+      audience         = aws_apigatewayv2_authorizer.jwt.jwt_configuration[0].audience
+    }
+    integration = {
+      id                     = aws_apigatewayv2_integration.front_door.id
+      type                   = aws_apigatewayv2_integration.front_door.integration_type
+      uri                    = aws_apigatewayv2_integration.front_door.integration_uri
+      payload_format_version = aws_apigatewayv2_integration.front_door.payload_format_version
+    }
+    routes = {
+      for k, r in aws_apigatewayv2_route.front_door : k => {
+        route_key          = r.route_key
+        authorization_type = r.authorization_type
+        authorizer_id      = r.authorizer_id
+        target             = r.target
+      }
+    }
+    stage = {
+      name           = aws_apigatewayv2_stage.default.name
+      auto_deploy    = aws_apigatewayv2_stage.default.auto_deploy
+      access_log_arn = aws_apigatewayv2_stage.default.access_log_settings[0].destination_arn
+      rate_limit     = aws_apigatewayv2_stage.default.default_route_settings[0].throttling_rate_limit
+      burst_limit    = aws_apigatewayv2_stage.default.default_route_settings[0].throttling_burst_limit
+    }
+    invoke_permission = {
+      function   = aws_lambda_permission.api.function_name
+      principal  = aws_lambda_permission.api.principal
+      source_arn = aws_lambda_permission.api.source_arn
+    }
   }
 }

@@ -4,7 +4,8 @@
 //!
 //! The session holds no engine between steps: on the embedded engine it opens the state for
 //! each send and each look at the inbox, so several terminals share one state directory
-//! (commands on it take turns, [`moebi::engine::local::LocalEngine::exclusive`]).
+//! (commands on it take turns, [`moebi::engine::local::LocalEngine::exclusive`]). Over the
+//! HTTP API (`--engine api`), each step is a call to the front door.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -13,15 +14,18 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
-use moebi::client::Client;
 use moebi::contract::EventId;
-use moebi::engine::{Engine, EngineError};
+use moebi::ports::{Cause, InboxEntry};
 
-/// How a session reaches the engine, each time it needs it.
+/// What a session does, step by step: through an engine, or through the HTTP API.
 #[async_trait]
-pub trait Connect: Sync {
-    /// An engine to do one step with.
-    async fn connect(&self) -> Result<Box<dyn Engine>, EngineError>;
+pub trait Chatter: Send {
+    /// `me` sends `text` to `to`.
+    async fn send(&mut self, me: &str, to: &str, text: &str) -> Result<(), Cause>;
+    /// `me` asks the stock; the answer lands in the inbox.
+    async fn ask(&mut self, me: &str, product: Option<&str>) -> Result<(), Cause>;
+    /// `me`'s inbox, oldest first.
+    async fn inbox(&mut self, me: &str) -> Result<Vec<InboxEntry>, Cause>;
 }
 
 /// What a typed line asks for.
@@ -69,12 +73,12 @@ pub fn parse(line: &str) -> Result<Line<'_>, String> {
 /// Runs `me`'s session until the input ends or says `/quit`: sends what is typed, and shows
 /// what lands in `me`'s inbox, looking every `every`.
 pub async fn session(
-    connect: &dyn Connect,
+    connect: &mut dyn Chatter,
     me: &str,
     input: impl AsyncBufRead + Unpin,
     out: &mut (dyn Write + Send),
     every: Duration,
-) -> Result<(), EngineError> {
+) -> Result<(), Cause> {
     let mut seen: HashSet<EventId> = HashSet::new();
     let earlier = look(connect, me, &mut seen, None).await?;
     let _ = writeln!(
@@ -92,13 +96,13 @@ pub async fn session(
                     Ok(Line::Quit) => return Ok(()),
                     Ok(Line::Nothing) => {}
                     Ok(Line::Send { to, text }) => {
-                        if let Err(e) = send(connect, me, to, text).await {
-                            let _ = writeln!(out, "! {}", moebi::report(&e));
+                        if let Err(e) = connect.send(me, to, text).await {
+                            let _ = writeln!(out, "! {}", moebi::report(e.as_ref()));
                         }
                     }
                     Ok(Line::Stock(product)) => {
-                        if let Err(e) = ask(connect, me, product).await {
-                            let _ = writeln!(out, "! {}", moebi::report(&e));
+                        if let Err(e) = connect.ask(me, product).await {
+                            let _ = writeln!(out, "! {}", moebi::report(e.as_ref()));
                         }
                     }
                     Err(why) => {
@@ -107,12 +111,12 @@ pub async fn session(
                 }
                 // Show at once what the step brought (Moebi's answer, the stock's).
                 if let Err(e) = look(connect, me, &mut seen, Some(out)).await {
-                    let _ = writeln!(out, "! {}", moebi::report(&e));
+                    let _ = writeln!(out, "! {}", moebi::report(e.as_ref()));
                 }
             }
             _ = tick.tick() => {
                 if let Err(e) = look(connect, me, &mut seen, Some(out)).await {
-                    let _ = writeln!(out, "! {}", moebi::report(&e));
+                    let _ = writeln!(out, "! {}", moebi::report(e.as_ref()));
                 }
             }
         }
@@ -120,30 +124,15 @@ pub async fn session(
     }
 }
 
-async fn send(connect: &dyn Connect, me: &str, to: &str, text: &str) -> Result<(), EngineError> {
-    let engine = connect.connect().await?;
-    Client::new(engine.as_ref()).send(me, to, text).await?;
-    Ok(())
-}
-
-async fn ask(connect: &dyn Connect, me: &str, product: Option<&str>) -> Result<(), EngineError> {
-    let engine = connect.connect().await?;
-    Client::new(engine.as_ref()).ask_stock(me, product).await?;
-    Ok(())
-}
-
 /// Reads `me`'s inbox and prints (to `out`, when given) the entries not seen before; answers
 /// how many were new.
 async fn look(
-    connect: &dyn Connect,
+    connect: &mut dyn Chatter,
     me: &str,
     seen: &mut HashSet<EventId>,
     mut out: Option<&mut (dyn Write + Send)>,
-) -> Result<usize, EngineError> {
-    let entries = {
-        let engine = connect.connect().await?;
-        Client::new(engine.as_ref()).inbox(me).await?
-    };
+) -> Result<usize, Cause> {
+    let entries = connect.inbox(me).await?;
     let mut new = 0;
     for e in entries {
         if seen.insert(e.id.clone()) {

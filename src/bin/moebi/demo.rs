@@ -123,5 +123,9 @@ pub(crate) async fn command(cli: &Cli, trace: bool) -> Result<(), Failure> {
             let place = format!("on the AWS engine (namespace {ns})");
             Ok(play(&engine, &place, trace).await?)
         }
+        EngineKind::Api => Err(Failure(
+            "the demo plays every participant and store; through the API a person signs in as one (moebi login)".into(),
+            1,
+        )),
     }
 }

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod api;
 mod chat;
 mod demo;
 mod replay;
@@ -19,7 +20,7 @@ use moebi::engine::{Engine, EngineError};
 use moebi::topology::{Function, Topology};
 
 /// The engine allocates for every SDK request, JSON document and SQLite row: mimalloc, not
-/// glibc's malloc (README, "Speed, size and cost", has the figures).
+/// glibc's malloc (docs/performance.md, "Speed, size and cost", has the figures).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -48,6 +49,9 @@ pub(crate) struct Cli {
     /// The AWS endpoint (an emulator), with `--engine aws`.
     #[arg(long, global = true, env = "AWS_ENDPOINT_URL")]
     pub(crate) endpoint_url: Option<String>,
+    /// Where `moebi login` keeps the signed-in users' sessions (default: <state>/sessions).
+    #[arg(long, global = true, env = "MOEBI_SESSIONS")]
+    pub(crate) sessions: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -59,6 +63,9 @@ pub(crate) enum EngineKind {
     /// DynamoDB, EventBridge and SQS (on AWS, or an emulator with --endpoint-url).
     #[cfg(feature = "aws")]
     Aws,
+    /// The HTTP API (on AWS, or the rehearsal's emulator), as the user signed in with
+    /// `moebi login`: `send`, `inbox`, `stock` and `chat` go through the front door.
+    Api,
 }
 
 #[derive(Subcommand)]
@@ -93,6 +100,21 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Sign in to the user pool and keep the session for `--engine api` (the password comes
+    /// from MOEBI_PASSWORD or a line of standard input).
+    Login {
+        /// The user: a participant or a store.
+        user: String,
+        /// The HTTP API's URL (your region's).
+        #[arg(long, env = "MOEBI_API")]
+        api: String,
+        /// The user pool's app client id.
+        #[arg(long, env = "MOEBI_CLIENT_ID")]
+        client_id: String,
+        /// Cognito's endpoint: https://cognito-idp.<pool region>.amazonaws.com, or an emulator's.
+        #[arg(long, env = "MOEBI_COGNITO_URL")]
+        cognito_url: String,
     },
     /// Send a chat message.
     Send {
@@ -238,6 +260,10 @@ pub(crate) async fn open(cli: &Cli, state: &Path) -> Result<Box<dyn Engine>, Fai
     let topology = load_topology(cli.topology.as_deref())?;
     match cli.engine {
         EngineKind::Local => Ok(Box::new(LocalEngine::exclusive(state, topology).await?)),
+        EngineKind::Api => Err(Failure(
+            "this command needs an engine (--engine local or aws); through the API, use send, inbox, stock or chat".into(),
+            1,
+        )),
         #[cfg(feature = "aws")]
         EngineKind::Aws => {
             let config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone());
@@ -257,6 +283,29 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => watch::chat(&cli, participant, *every_ms).await,
         Command::Trace { id, json } => watch::trace(&cli, id, *json).await,
         Command::Stats { json } => watch::stats(&cli, *json).await,
+        Command::Login {
+            user,
+            api: url,
+            client_id,
+            cognito_url,
+        } => api::login(&cli, user, url, client_id, cognito_url).await,
+        Command::Send { from, to, text } if cli.engine == EngineKind::Api => {
+            api::send(&cli, from, to, text).await
+        }
+        Command::Inbox { participant, json } if cli.engine == EngineKind::Api => {
+            api::inbox(&cli, participant, *json).await
+        }
+        Command::Stock {
+            command:
+                StockCommand::Add {
+                    store,
+                    product,
+                    qty,
+                },
+        } if cli.engine == EngineKind::Api => api::add_stock(&cli, store, product, *qty).await,
+        Command::Stock {
+            command: StockCommand::Status { product, asker },
+        } if cli.engine == EngineKind::Api => api::ask_stock(&cli, asker, product.as_deref()).await,
         Command::Send { from, to, text } => {
             let engine = open(&cli, &cli.state).await?;
             let id = Client::new(engine.as_ref()).send(from, to, text).await?;

@@ -3,6 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use moebi::engine::{function_for, Engine};
+use moebi::front::HttpPayload;
 use moebi::invoke::{batch_response, Payload, Response};
 use moebi::topology::Function;
 
@@ -17,6 +18,17 @@ pub async fn replay(
     for file in files {
         let payload = read_payload(file)?;
         let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", file.display()), 1);
+        if let Payload::Event(value) = &payload {
+            if HttpPayload::is_http(value) {
+                if function.is_some() {
+                    return Err(at(
+                        &"an HTTP API request goes to the front door: drop --function",
+                    ));
+                }
+                failed |= !front_door(engine, file, value.clone()).await?;
+                continue;
+            }
+        }
         let region = payload
             .region()
             .ok_or_else(|| at(&"the payload names no region (awsRegion or region)"))?
@@ -35,6 +47,34 @@ pub async fn replay(
     } else {
         Ok(())
     }
+}
+
+/// An HTTP API request fed to the front door of the region it names; answers whether it was
+/// accepted (a 2xx).
+async fn front_door(
+    engine: &dyn Engine,
+    file: &Path,
+    value: serde_json::Value,
+) -> Result<bool, Failure> {
+    let at = |e: &dyn std::fmt::Display| Failure(format!("{}: {e}", file.display()), 1);
+    let payload = HttpPayload::parse(value).map_err(|e| at(&e))?;
+    let region = payload
+        .region()
+        .ok_or_else(|| at(&"the request names no region (requestContext.domainName)"))?
+        .map_err(|e| at(&e))?;
+    let reply = moebi::front::answer(&engine.front_ports(&region)?, &payload.request()).await;
+    engine.run_until_idle().await?;
+    let response = serde_json::to_string(&reply.to_response()).expect("a response serializes");
+    println!("{response}");
+    if reply.status >= 300 {
+        eprintln!(
+            "{}: refused with {}: {}",
+            file.display(),
+            reply.status,
+            reply.body["error"]
+        );
+    }
+    Ok(reply.status < 300)
 }
 
 /// A payload file; whatever is wrong with the file is the file's error, not a record's.

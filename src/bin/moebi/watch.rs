@@ -2,17 +2,20 @@
 
 use async_trait::async_trait;
 
+use moebi::api::ApiClient;
+use moebi::client::Client;
 use moebi::engine::local::LocalEngine;
 use moebi::engine::{Engine, EngineError};
+use moebi::ports::{Cause, InboxEntry};
 
+use crate::chat::Chatter;
 use crate::{open, Cli, EngineKind, Failure};
 
 /// The engine the flags describe, opened anew for each step of a chat session: on the
 /// embedded engine the state is held only for the step, so other terminals take their turns.
-struct Connect<'a>(&'a Cli);
+struct Engines<'a>(&'a Cli);
 
-#[async_trait]
-impl crate::chat::Connect for Connect<'_> {
+impl Engines<'_> {
     async fn connect(&self) -> Result<Box<dyn Engine>, EngineError> {
         let cli = self.0;
         let topology = match &cli.topology {
@@ -20,9 +23,6 @@ impl crate::chat::Connect for Connect<'_> {
             None => moebi::topology::Topology::builtin(),
         };
         match cli.engine {
-            EngineKind::Local => Ok(Box::new(
-                LocalEngine::exclusive(&cli.state, topology).await?,
-            )),
             #[cfg(feature = "aws")]
             EngineKind::Aws => {
                 let config = moebi::engine::aws::AwsConfig::for_cli(cli.endpoint_url.clone());
@@ -30,7 +30,48 @@ impl crate::chat::Connect for Connect<'_> {
                     moebi::engine::aws::AwsEngine::connect(config, topology).await?,
                 ))
             }
+            _ => Ok(Box::new(
+                LocalEngine::exclusive(&cli.state, topology).await?,
+            )),
         }
+    }
+}
+
+#[async_trait]
+impl Chatter for Engines<'_> {
+    async fn send(&mut self, me: &str, to: &str, text: &str) -> Result<(), Cause> {
+        let engine = self.connect().await?;
+        Client::new(engine.as_ref()).send(me, to, text).await?;
+        Ok(())
+    }
+
+    async fn ask(&mut self, me: &str, product: Option<&str>) -> Result<(), Cause> {
+        let engine = self.connect().await?;
+        Client::new(engine.as_ref()).ask_stock(me, product).await?;
+        Ok(())
+    }
+
+    async fn inbox(&mut self, me: &str) -> Result<Vec<InboxEntry>, Cause> {
+        let engine = self.connect().await?;
+        Ok(Client::new(engine.as_ref()).inbox(me).await?)
+    }
+}
+
+/// Over the HTTP API: each step a call to the front door, as the signed-in participant.
+#[async_trait]
+impl Chatter for ApiClient {
+    async fn send(&mut self, me: &str, to: &str, text: &str) -> Result<(), Cause> {
+        ApiClient::send(self, me, to, text).await?;
+        Ok(())
+    }
+
+    async fn ask(&mut self, me: &str, product: Option<&str>) -> Result<(), Cause> {
+        ApiClient::ask(self, me, product).await?;
+        Ok(())
+    }
+
+    async fn inbox(&mut self, _me: &str) -> Result<Vec<InboxEntry>, Cause> {
+        Ok(ApiClient::inbox(self, None).await?)
     }
 }
 
@@ -38,7 +79,13 @@ pub async fn chat(cli: &Cli, participant: &str, every_ms: u64) -> Result<(), Fai
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let mut stdout = std::io::stdout();
     let every = std::time::Duration::from_millis(every_ms.max(50));
-    Ok(crate::chat::session(&Connect(cli), participant, stdin, &mut stdout, every).await?)
+    let mut chatter: Box<dyn Chatter> = match cli.engine {
+        EngineKind::Api => Box::new(crate::api::client(cli, participant)?),
+        _ => Box::new(Engines(cli)),
+    };
+    crate::chat::session(chatter.as_mut(), participant, stdin, &mut stdout, every)
+        .await
+        .map_err(|e| Failure(moebi::report(e.as_ref()), 1))
 }
 
 pub async fn trace(cli: &Cli, id: &str, json: bool) -> Result<(), Failure> {

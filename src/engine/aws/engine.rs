@@ -271,6 +271,17 @@ impl Engine for AwsEngine {
         &self.topology
     }
 
+    fn front_ports(&self, region: &Region) -> Result<crate::front::FrontPorts<'_>, EngineError> {
+        let ports = self.ports(region)?;
+        let rc = self.region(region)?;
+        Ok(crate::front::FrontPorts {
+            site: ports.site(),
+            bus: &rc.bus,
+            inboxes: &rc.store,
+            requests: &rc.store,
+        })
+    }
+
     fn ports(&self, region: &Region) -> Result<Ports<'_>, EngineError> {
         self.ports_of(region)
     }

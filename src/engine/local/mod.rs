@@ -261,6 +261,17 @@ impl Engine for LocalEngine {
         &self.topology
     }
 
+    fn front_ports(&self, region: &Region) -> Result<crate::front::FrontPorts<'_>, EngineError> {
+        let ports = self.ports(region)?;
+        let r = self.region(region)?;
+        Ok(crate::front::FrontPorts {
+            site: ports.site(),
+            bus: &r.bus,
+            inboxes: &r.store,
+            requests: &r.store,
+        })
+    }
+
     fn ports(&self, region: &Region) -> Result<Ports<'_>, EngineError> {
         self.ports_of(region)
     }

@@ -18,3 +18,11 @@ mock_resource "aws_kms_replica_key" {
     key_id = "mrk-0123456789abcdef0123456789abcdef"
   }
 }
+
+mock_resource "aws_apigatewayv2_api" {
+  defaults = {
+    id            = "k1l2m3n4o5"
+    api_endpoint  = "https://k1l2m3n4o5.execute-api.eu-west-1.amazonaws.com"
+    execution_arn = "arn:aws:execute-api:eu-west-1:123456789012:k1l2m3n4o5"
+  }
+}

@@ -19,3 +19,17 @@ mock_resource "aws_kms_key" {
     key_id = "mrk-0123456789abcdef0123456789abcdef"
   }
 }
+
+mock_resource "aws_cognito_user_pool" {
+  defaults = {
+    id       = "us-west-2_AbCdEfGhI"
+    arn      = "arn:aws:cognito-idp:us-west-2:123456789012:userpool/us-west-2_AbCdEfGhI"
+    endpoint = "cognito-idp.us-west-2.amazonaws.com/us-west-2_AbCdEfGhI"
+  }
+}
+
+mock_resource "aws_cognito_user_pool_client" {
+  defaults = {
+    id = "4f1tcl13nt1dm0eb1exampl3"
+  }
+}

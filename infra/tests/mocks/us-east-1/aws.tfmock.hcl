@@ -18,3 +18,11 @@ mock_resource "aws_kms_replica_key" {
     key_id = "mrk-0123456789abcdef0123456789abcdef"
   }
 }
+
+mock_resource "aws_apigatewayv2_api" {
+  defaults = {
+    id            = "f6g7h8i9j0"
+    api_endpoint  = "https://f6g7h8i9j0.execute-api.us-east-1.amazonaws.com"
+    execution_arn = "arn:aws:execute-api:us-east-1:123456789012:f6g7h8i9j0"
+  }
+}

@@ -18,3 +18,11 @@ mock_resource "aws_kms_replica_key" {
     key_id = "mrk-0123456789abcdef0123456789abcdef"
   }
 }
+
+mock_resource "aws_apigatewayv2_api" {
+  defaults = {
+    id            = "a1b2c3d4e5"
+    api_endpoint  = "https://a1b2c3d4e5.execute-api.us-west-2.amazonaws.com"
+    execution_arn = "arn:aws:execute-api:us-west-2:123456789012:a1b2c3d4e5"
+  }
+}
