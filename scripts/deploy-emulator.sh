@@ -1,37 +1,76 @@
 #!/usr/bin/env bash
 # `make deploy-emulator`, the dress rehearsal: infra/ applied by Terraform to an AWS API emulator
 # (MiniStack, which runs Lambda functions as local processes) with the real Lambda bootstraps,
-# and the seed's scenario played on it with every effect done by a bootstrap that MiniStack
+# and the seed's scenario played on it through the front door: users made in the user pool as
+# an operator makes them, each signed in with `moebi login` and playing their part with
+# `moebi --engine api` at their home region's HTTP API (its JWT authorizer checks the pool's
+# tokens; the front-door function publishes). Every effect is done by a bootstrap that MiniStack
 # started: EventBridge rules invoke the functions or feed their queues, SQS event source mappings
 # invoke the queue-fed ones, DynamoDB global tables replicate. No `emulator_lacks_*` stand-in,
-# no `moebi pump`, no replicator: events are published with `aws events put-events`, and what
-# they did is read with the AWS CLI (scripts/emulator-check.py). Then Terraform's resources are
-# compared with those `moebi setup` makes in a second, fresh emulator.
+# no `moebi pump`, no replicator; what happened is read with the AWS CLI
+# (scripts/emulator-check.py). What the front door must refuse is tried (401, 403, 400, 413,
+# 409) and every region's table read before and after. Then events are published again, bad
+# ones, a bootstrap killed; and Terraform's resources compared with those `moebi setup` makes in
+# a second, fresh emulator.
 #
 #   ARTIFACTS_DIR=DIR scripts/deploy-emulator.sh      (what make does)
+#   KEEP=1 ARTIFACTS_DIR=DIR scripts/deploy-emulator.sh   the same, then MiniStack left running
+#   scripts/deploy-emulator.sh stop                   stops the MiniStack a KEEP=1 run left
 #
 # From the environment:
-#   ARTIFACTS_DIR  required: <function>/bootstrap.zip of the four functions, built for THIS
+#   ARTIFACTS_DIR  required: <function>/bootstrap.zip of the five functions, built for THIS
 #                  machine (MiniStack runs them as local processes; an arm64 zip fails there
 #                  with "Exec format error"). `make deploy-emulator` builds them.
 #   DOCTOR=VAR     sabotage: each bootstrap runs without the environment variable VAR (e.g.
 #                  DOCTOR=MOEBI_TABLE); the run must then fail, naming the step that noticed.
-#   MOEBI          the moebi binary, for `moebi setup` only (default: <repo>/target/debug/moebi)
+#   KEEP=1         leave the deployment's MiniStack running after the run (once the users are
+#                  made), for a person to try with curl or `moebi login`: its URLs, the pool and
+#                  client ids and the users' passwords are written to REHEARSAL_JSON (mode 0600);
+#                  `scripts/deploy-emulator.sh stop` (make deploy-emulator-stop) stops it. A
+#                  MiniStack an earlier KEEP=1 run left is stopped first.
+#   REHEARSAL_JSON (default: <repo>/.venv/rehearsal.json, git-ignored)
+#   MOEBI          the moebi binary: `moebi login` and `moebi --engine api` play the scenario,
+#                  `moebi setup` makes the second emulator's resources (default:
+#                  <repo>/target/debug/moebi)
 #   AWS_CLI        the AWS CLI (default: .venv/awscli/bin/aws; its Python runs emulator-check.py)
 #   MINISTACK_VENV MiniStack 1.5.33's venv (default: .venv/ministack)
 #   TF_PARALLELISM (default 30)
 # MiniStack is started here on free loopback ports, in a clean environment (scripts/ministack.sh),
 # through scripts/ministack-launch.py (two gaps of MiniStack patched at start, each with its
-# reproduction). At exit its process groups (MiniStack and every bootstrap it started) are
-# killed and the code it extracted is removed with the temporary directory holding Terraform's
-# state and data directory; the only file written in the repository is infra/.terraform.lock.hcl
-# (git-ignored).
+# reproduction), with a STATE_DIR of its own (Cognito's signing keys) in the temporary directory.
+# At exit its process groups (MiniStack and every bootstrap it started) are killed and the code
+# it extracted is removed with the temporary directory holding Terraform's state and data
+# directory, MiniStack's STATE_DIR and the users' sessions; the only file written in the
+# repository is infra/.terraform.lock.hcl (git-ignored), and with KEEP=1 REHEARSAL_JSON.
 # Ends with `deploy-emulator: N passed, M failed (Ts)`; exits 1 if any step failed, naming it.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 INFRA="$ROOT/infra"
 cd "$ROOT"
+REHEARSAL_JSON="${REHEARSAL_JSON:-$ROOT/.venv/rehearsal.json}"
+KEEP="${KEEP:-}"
+case "$KEEP" in '' | 0) KEEP= ;; esac
+
+# Stops the MiniStack a KEEP=1 run left (its process group) and removes its directory.
+stop_kept() {
+  [ -f "$REHEARSAL_JSON" ] || { echo "deploy-emulator: nothing kept ($REHEARSAL_JSON does not exist)"; return 0; }
+  local pid work
+  read -r pid work < <(python3 -c 'import json,sys; k=json.load(open(sys.argv[1]))["ministack"]; print(k["pid"], k["work_dir"])' "$REHEARSAL_JSON")
+  if kill -0 -- -"$pid" 2>/dev/null; then
+    kill -- -"$pid" 2>/dev/null || true
+    for _ in $(seq 1 50); do kill -0 -- -"$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- -"$pid" 2>/dev/null || true
+    echo "deploy-emulator: stopped the kept MiniStack (process group $pid)"
+  fi
+  case "$work" in */moebi-deploy.*) rm -rf "$work" ;; esac
+  rm -f "$REHEARSAL_JSON"
+  echo "deploy-emulator: removed $work and $REHEARSAL_JSON"
+}
+if [ "${1:-}" = stop ]; then
+  stop_kept
+  exit 0
+fi
 
 MOEBI="${MOEBI:-$ROOT/target/debug/moebi}"
 AWS_CLI="${AWS_CLI:-$ROOT/.venv/awscli/bin/aws}"
@@ -40,7 +79,7 @@ TF_PARALLELISM="${TF_PARALLELISM:-30}"
 ARTIFACTS_DIR="${ARTIFACTS_DIR:?ARTIFACTS_DIR=<dir with <function>/bootstrap.zip built for this machine> (make deploy-emulator builds them)}"
 ARTIFACTS_DIR="$(cd "$ARTIFACTS_DIR" && pwd)"
 DOCTOR="${DOCTOR:-}"
-FUNCTIONS=(chat-send moebi-reply stock-add stock-status)
+FUNCTIONS=(chat-send moebi-reply stock-add stock-status front-door)
 
 for tool in "$MOEBI" "$AWS_CLI"; do
   [ -x "$tool" ] || { echo "deploy-emulator: $tool is missing (make deploy-emulator builds and installs it)" >&2; exit 1; }
@@ -50,11 +89,14 @@ CHECK=("$(dirname "$AWS_CLI")/python" "$ROOT/scripts/emulator-check.py")
 # shellcheck source=scripts/ministack.sh
 . "$ROOT/scripts/ministack.sh"
 
+[ -z "$KEEP" ] || stop_kept
 STARTED=$SECONDS
 WORK="$(mktemp -d -t moebi-deploy.XXXXXX)"
+KEPT=
 cleanup() {
-  ministack_stop deploy
   ministack_stop setup
+  [ -z "$KEPT" ] || return 0
+  ministack_stop deploy
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -107,6 +149,7 @@ finish() {
   echo
   [ "$failed" -eq 0 ] || printf 'failed: %s (the steps after it did not run)\n' "${failures[@]}"
   [ -z "$DOCTOR" ] || echo "(DOCTOR=$DOCTOR: every bootstrap ran without $DOCTOR)"
+  [ -z "$KEEP" ] || keep
   echo "deploy-emulator: $passed passed, $failed failed ($((SECONDS - STARTED))s)"
   # A failed apply exits 75 (EX_TEMPFAIL): the Makefile tries once more on a fresh emulator.
   # Seen once in about ten runs: MiniStack left an AddPermission unanswered for 5 minutes while
@@ -175,15 +218,59 @@ apply() {
   }
   grep -E '^Apply complete' "$WORK/apply.log"
   tf output -state="$STATE" -json rules >"$WORK/rules.json"
+  tf output -state="$STATE" -json >"$WORK/outputs.json"
 }
 
 wiring() { "${CHECK[@]}" wiring "$URL" "$TOPOLOGY" "$WORK/rules.json"; }
-scenario() { "${CHECK[@]}" scenario "$URL" "$TOPOLOGY" "$WORK/ids.json"; }
+# The front door: the users (random passwords, never on a command line: the AWS CLI runs in
+# emulator-check.py's process, moebi login reads MOEBI_PASSWORD), the scenario played with the
+# moebi CLI, what it refuses. Their sessions and passwords: $WORK/sessions, $WORK/front.json.
+users() { "${CHECK[@]}" users "$URL" "$TOPOLOGY" "$WORK/outputs.json" "$WORK/moebi" "$WORK/sessions" "$WORK/front.json"; }
+scenario() { "${CHECK[@]}" scenario "$URL" "$TOPOLOGY" "$WORK/front.json" "$WORK/ids.json"; }
+refusals() { "${CHECK[@]}" refusals "$URL" "$TOPOLOGY" "$WORK/front.json" "$MS_STATE_deploy" "$MINISTACK_VENV/bin/python" "$WORK/ids.json"; }
 landed() { "${CHECK[@]}" landed "$URL" "$TOPOLOGY"; }
 twice() { "${CHECK[@]}" twice "$URL" "$WORK/ids.json"; }
 bad() { "${CHECK[@]}" bad "$URL" "$WORK/ids.json"; }
 logs() { "${CHECK[@]}" logs "$URL" "$WORK/ids.json" "$WORK/logs" "$ROOT/scripts/emf-check.py"; }
 kill_bootstrap() { "${CHECK[@]}" kill "$URL" "$CODE_DIR" "$WORK/ids.json"; }
+
+# KEEP=1: the deployment's MiniStack outlives the run (once its users exist), described in
+# REHEARSAL_JSON. Called by finish, so also after a failed step (the state is there to look at).
+keep() {
+  echo
+  if [ ! -f "$WORK/front.json" ]; then
+    echo "KEEP=1: nothing kept (the run stopped before the users were made); MiniStack stopped as usual"
+    return 0
+  fi
+  mkdir -p "$(dirname "$REHEARSAL_JSON")"
+  python3 - "$WORK/front.json" "$REHEARSAL_JSON" "$URL" "$MS_PID_deploy" "$WORK" <<'PY' || return 0
+import json, os, sys
+front, out, url, pid, work = sys.argv[1:]
+f = json.load(open(front))
+kept = {
+    "ministack": {"url": url, "pid": int(pid), "work_dir": work, "log": os.path.join(work, "deploy.log"),
+                  "terraform_state": os.path.join(work, "terraform.tfstate")},
+    "cognito_url": f["cognito_url"], "region": f["region"], "user_pool_id": f["user_pool_id"],
+    "client_id": f["client_id"], "jwt_issuer": f["jwt_issuer"], "apis": f["apis"],
+    "users": f["users"], "moebi": f["moebi"], "sessions": f["sessions"],
+    "stop": "make deploy-emulator-stop (or: kill -- -%s; rm -rf %s %s)" % (pid, work, out),
+}
+fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+with os.fdopen(fd, "w") as w:
+    json.dump(kept, w, indent=2)
+alex = f["users"]["alex"]
+print("KEEP=1: MiniStack left running at %s (process group %s; log %s/deploy.log)" % (url, pid, work))
+print("  HTTP APIs: " + ", ".join("%s %s" % kv for kv in f["apis"].items()))
+print("  user pool %s, app client %s, Cognito at %s; users, passwords, ids: %s (mode 0600)"
+      % (f["user_pool_id"], f["client_id"], url, out))
+print("  signed in already (tokens valid 1 h): %s --sessions %s --engine api inbox alex" % (f["moebi"], f["sessions"]))
+print("  sign in anew:  MOEBI_PASSWORD=%s moebi login alex --api %s --client-id %s --cognito-url %s"
+      % (alex["password"], alex["api"], f["client_id"], url))
+print("  with curl:     curl -H \"Authorization: Bearer $(jq -r .access_token %s/alex.json)\" %s/inbox" % (f["sessions"], alex["api"]))
+print("  stop it:       make deploy-emulator-stop   (or: kill -- -%s; rm -rf %s %s)" % (pid, work, out))
+PY
+  KEPT=1
+}
 
 # `moebi setup` in a second, fresh MiniStack (same topology file); both listed with the AWS CLI.
 against_setup() {
@@ -212,7 +299,9 @@ step "Lambda zips: real bootstraps for this machine${DOCTOR:+ (DOCTOR=$DOCTOR)}"
 [ -z "$DOCTOR" ] || ZIPS="$WORK/lambda"
 step "terraform init + apply of infra/ against MiniStack (no emulator_lacks_* switch)" apply
 step "rules -> queues, functions and other regions' buses; event source mappings, async configs, dashboards (AWS CLI)" wiring
-step "the scenario: aws events put-events, effects by the bootstraps, inboxes and shares read with aws dynamodb" scenario
+step "users in the pool as an operator makes them (aws cognito-idp), each signed in with moebi login" users
+step "the scenario through the front door: moebi --engine api at each one's home region's API; effects by the bootstraps" scenario
+step "the front door refuses (401 no/expired/tampered/foreign token, 403, 400, 413, 409) and writes nothing" refusals
 step "inboxes and shares in every region (global tables; AWS CLI: dynamodb query)" landed
 step "the same events published again change nothing" twice
 step "bad events end in a DLQ with their reason (SQS redrive; on-failure destination)" bad

@@ -7,7 +7,12 @@ A failing check prints the command to repeat it by hand.
 
   emulator-check.py wiring   URL TOPOLOGY RULES_JSON   rules -> queues / functions / other regions' buses;
                                                        event source mappings, async invoke configs, dashboards
-  emulator-check.py scenario URL TOPOLOGY IDS_JSON     the seed's scenario: put-events, then inboxes polled
+  emulator-check.py users    URL TOPOLOGY OUTPUTS_JSON MOEBI SESSIONS FRONT_JSON
+                                                       users made as an operator would, signed in with moebi login
+  emulator-check.py scenario URL TOPOLOGY FRONT_JSON IDS_JSON
+                                                       the seed's scenario through the front door (moebi --engine api)
+  emulator-check.py refusals URL TOPOLOGY FRONT_JSON STATE_DIR MINISTACK_PYTHON IDS_JSON
+                                                       what the front door refuses (401/403/400/413/409), nothing written
   emulator-check.py landed   URL TOPOLOGY              the scenario's inboxes and shares, every region
   emulator-check.py twice    URL IDS_JSON              events published again change nothing
   emulator-check.py bad      URL IDS_JSON              bad events end in a DLQ, with their reason
@@ -16,24 +21,33 @@ A failing check prints the command to repeat it by hand.
   emulator-check.py dump     URL TOPOLOGY OUT_JSON     tables, queues, rules, targets, mappings, normalised
   emulator-check.py compare  SETUP_JSON TERRAFORM_JSON what `moebi setup` makes, Terraform makes too
 
-The scenario publishes as the moebi CLI does (src/lambda/eventbridge.rs: PutEvents of source `moebi`,
-detail-type the kind, detail the event's JSON, on the `moebi` bus of the sender's home region)
-and never pumps: every effect is a Lambda bootstrap's, run by the emulator. It polls, with a
-deadline, until the effect shows or the deadline passes.
+The scenario is played by people and stores signed in to the user pool, each with the moebi CLI
+(`moebi --engine api`) at their home region's HTTP API, whose front door publishes; it never
+pumps: every effect is a Lambda bootstrap's, run by the emulator. The later checks publish as
+moebi's own functions do (PutEvents of source `moebi`, detail-type the kind, detail the event's
+JSON, on the `moebi` bus of a region). Each wait polls until the effect shows or its deadline
+passes.
 
 Exit status: 0 when every check holds, 1 otherwise (each failure on stderr), 2 on usage errors.
 """
 
+import base64
 import contextlib
 import datetime
 import io
 import json
 import os
+import secrets
 import shlex
 import signal
+import string
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 
 from awscli.clidriver import create_clidriver
 
@@ -364,70 +378,6 @@ def homes_of(topology_file):
     return {x["name"]: x["home"] for x in t["participants"] + t.get("bots", []) + t["stores"]}
 
 
-def scenario(url, topology_file, ids_file):
-    home = homes_of(topology_file)
-    ids = {}
-
-    def chat(key, sender, to, text):
-        msg = put(url, home[sender], "chat.send", {"id": "rehearsal-" + key, "from": sender, "to": to, "text": text, "sent_at": now()})
-        ids[key] = msg
-        return msg
-
-    def landed_in(who, msg_id, line):
-        took = until("%s's inbox (%s) holding %s" % (who, home[who], msg_id),
-                     lambda: (lambda es: (any(e["id"] == msg_id for e in es), es))(entries(url, home[who], who)))
-        if took is not None:
-            print("  %-52s %.1f s" % (line, took))
-        return took is not None
-
-    chat("hi-kate", "alex", "kate", "hi")
-    landed_in("kate", ids["hi-kate"]["id"], "1. alex -> kate: us-west-2 bus -> us-east-1, kate's inbox")
-    chat("how-are-you", "kate", "alex", "how are you?")
-    landed_in("alex", ids["how-are-you"]["id"], "2. kate -> alex: us-east-1 -> us-west-2, alex's inbox")
-    chat("hi-moebi", "alex", "moebi", "hi")
-    landed_in("moebi", ids["hi-moebi"]["id"], "3. alex -> moebi: -> eu-west-1, moebi-reply, moebi's inbox")
-    reply = lambda: [e for e in entries(url, home["alex"], "alex") if e["in_reply_to"] == ids["hi-moebi"]["id"]]
-    took = until("Moebi's answer in alex's inbox", lambda: (bool(reply()), entries(url, home["alex"], "alex")))
-    if took is not None:
-        (r,) = reply() or [None]
-        if not r or r["from"] != "moebi" or r["text"] != "chicken?":
-            fail("Moebi's answer in alex's inbox: %s, want `chicken?` from moebi" % r)
-        print("  %-52s %.1f s: %s" % ("   moebi answers: eu-west-1 -> us-west-2, alex's inbox", took, r))
-        ids["chicken"] = r
-    kate = entries(url, home["kate"], "kate")
-    if [e["from"] for e in kate] != ["alex"]:
-        fail("kate's inbox holds %s, want only alex's hi (nothing from moebi)" % kate)
-
-    def add(key, store, product, qty):
-        ids[key] = put(url, home[store], "stock.add", {"id": "rehearsal-" + key, "store": store, "product": product, "qty": qty})
-
-    add("nike-30", "store-1", "nike", 30)
-    add("adidas-35", "store-3", "adidas", 35)
-    add("nike-5", "store-3", "nike", 5)
-    want = {"nike#us-west-2": 30, "adidas#eu-west-1": 35, "nike#eu-west-1": 5}
-    took = until("stock shares as read in us-east-1 (global table replica)", lambda: (lambda s: (s == want, s))(shares(url, "us-east-1")))
-    if took is not None:
-        print("  %-52s %.1f s: %s" % ("4. stock adds in us-west-2 and eu-west-1", took, ", ".join("%s=%d" % kv for kv in sorted(want.items()))))
-    for key, product, text in (("ask-nike", "nike", "nike: 35"), ("ask-puma", "puma", "there is no product puma"), ("ask-all", None, "adidas: 35, nike: 35")):
-        detail = {"id": "rehearsal-" + key, "asker": "kate"}
-        if product:
-            detail["product"] = product
-        ids[key] = put(url, home["kate"], "stock.status", detail)
-        answer = lambda: [e for e in entries(url, home["kate"], "kate") if e["in_reply_to"] == detail["id"]]
-        took = until("the answer to %s in kate's inbox" % detail["id"], lambda: (bool(answer()), None))
-        if took is not None:
-            got = answer()[0]
-            if got["text"] != text or got["from"] != "stock":
-                fail("answer to %s: %s, want %r from stock" % (detail["id"], got, text))
-            print("  %-52s %.1f s: %s" % ("5. kate asks %s (stock-status, us-east-1)" % (product or "everything"), took, got["text"]))
-    dead = dead_letters(url, json.load(open(topology_file))["regions"])
-    if dead:
-        fail("dead letters after the scenario: %s" % dead)
-    else:
-        print("  no dead letters (every moebi-*-dlq of every region empty)")
-    json.dump(ids, open(ids_file, "w"), indent=2)
-
-
 def dead_letters(url, regions):
     dead = {}
     for region in regions:
@@ -540,6 +490,376 @@ def bad(url, ids_file):
             fail("the on-failure record names no field `product`, or not after retries: %s" % body)
         print("  moebi-stock-status-dlq after %.1f s: %s, %s after %s invocations: %s: %s" % (
             took, badp["id"], ctx.get("condition"), ctx.get("approximateInvokeCount"), err.get("errorType"), err.get("errorMessage")))
+
+
+# --- the front door: users, the scenario through the HTTP APIs, what it refuses ----------------
+# People and stores never touch a bus here: they sign in to the user pool and call their home
+# region's HTTP API with the moebi CLI (`moebi login`, `moebi --engine api ...`), whose JWT
+# authorizer MiniStack checks against the pool's keys; the front door publishes.
+
+
+def outputs(path):
+    return {k: v["value"] for k, v in json.load(open(path)).items()}
+
+
+def api_url(url, endpoint):
+    """Where MiniStack serves an HTTP API: it reports `api_endpoint` as
+    http://<api id>.execute-api.localhost:PORT and answers at URL/_aws/execute-api/<api id>/<path>
+    (no stage segment for `$default`)."""
+    return "%s/_aws/execute-api/%s" % (url, urllib.parse.urlparse(endpoint).hostname.split(".")[0])
+
+
+def new_password():
+    """A random password the pool's policy admits (12+ characters, upper, lower, digit), with a
+    symbol too: MiniStack reads a password policy without `RequireSymbols` (the AWS provider
+    omits `require_symbols = false`) as requiring one, where AWS reads it as false. The symbols
+    are ones a shell, a URL and the AWS CLI's shorthand take as they are."""
+    alphabet = string.ascii_letters + string.digits + "-_."
+    while True:
+        p = "".join(secrets.choice(alphabet) for _ in range(24))
+        if all(any(c in chars for c in p) for chars in (string.ascii_lowercase, string.ascii_uppercase, string.digits, "-_.")):
+            return p
+
+
+def claims_of(token):
+    part = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def moebi(front, *args, password=None):
+    """Runs the moebi CLI with the rehearsal's sessions; answers its standard output (None if it
+    failed, and a failure naming the command)."""
+    argv = [front["moebi"], "--state", front["cli_state"], "--sessions", front["sessions"], *args]
+    env = dict(os.environ)
+    env.pop("MOEBI_PASSWORD", None)
+    if password is not None:
+        env["MOEBI_PASSWORD"] = password
+    r = subprocess.run(argv, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL, timeout=90)
+    if r.returncode:
+        fail("%s: exit %d: %s" % (" ".join(shlex.quote(a) for a in argv), r.returncode, (r.stderr or r.stdout).strip()))
+        return None
+    return r.stdout
+
+
+def users(url, topology_file, outputs_file, moebi_bin, sessions, front_file):
+    o = outputs(outputs_file)
+    t = json.load(open(topology_file))
+    pool, client = o["user_pool_id"], o["user_pool_client_id"]
+    region = t["regions"][0]  # the primary region holds the pool
+    apis = {r: api_url(url, e) for r, e in o["api_endpoints"].items()}
+    front = {"ministack": url, "region": region, "cognito_url": url, "user_pool_id": pool, "client_id": client,
+             "jwt_issuer": o["jwt_issuer"], "apis": apis, "api_endpoints": o["api_endpoints"], "moebi": moebi_bin,
+             "sessions": sessions, "cli_state": os.path.join(os.path.dirname(sessions), "cli-state"), "users": {}}
+    print("  user pool %s (%s), app client %s, groups %s; issuer %s" % (pool, region, client, ", ".join(o["user_groups"]), o["jwt_issuer"]))
+    for r in t["regions"]:
+        api_id = apis[r].rsplit("/", 1)[1]
+        routes = (aws(url, r, "apigatewayv2", "get-routes", "--api-id", api_id) or {}).get("Items", [])
+        auths = {a["AuthorizerId"]: a for a in (aws(url, r, "apigatewayv2", "get-authorizers", "--api-id", api_id) or {}).get("Items", [])}
+        jwt = [x for x in routes if x.get("AuthorizationType") == "JWT" and x.get("AuthorizerId") in auths]
+        conf = next(iter(auths.values()), {}).get("JwtConfiguration", {})
+        if len(routes) != 4 or len(jwt) != 4 or conf.get("Issuer") != o["jwt_issuer"] or conf.get("Audience") != [client]:
+            fail("%s: HTTP API %s: routes %s, authorizer %s (want 4 routes, each with the JWT authorizer of issuer %s, audience %s)"
+                 % (r, api_id, [(x["RouteKey"], x.get("AuthorizationType")) for x in routes], conf, o["jwt_issuer"], client))
+        print("  %s: HTTP API %s: %s, each with the JWT authorizer (audience %s); at %s"
+              % (r, api_id, ", ".join(sorted(x["RouteKey"] for x in routes)), ",".join(conf.get("Audience", [])), apis[r]))
+    people = [(p["name"], p["home"], "participants") for p in t["participants"]] + [(s["name"], s["home"], "stores") for s in t["stores"]]
+    start = time.time()
+    for name, home, group in people:
+        password = new_password()
+        cognito = lambda *args: aws(url, region, "cognito-idp", *args, "--user-pool-id", pool, "--username", name)
+        cognito("admin-create-user", "--message-action", "SUPPRESS")
+        cognito("admin-set-user-password", "--password", password, "--permanent")
+        cognito("admin-add-user-to-group", "--group-name", group)
+        front["users"][name] = {"password": password, "group": group, "home": home, "api": apis[home]}
+    for group in ("participants", "stores"):
+        got = sorted(u["Username"] for u in (aws(url, region, "cognito-idp", "list-users-in-group", "--user-pool-id", pool, "--group-name", group) or {}).get("Users", []))
+        want = sorted(n for n, _, g in people if g == group)
+        if got != want:
+            fail("group %s holds %s, want %s" % (group, got, want))
+        print("  group %-12s %s (admin-create-user --message-action SUPPRESS, admin-set-user-password --permanent: a random password each, admin-add-user-to-group)"
+              % (group, ", ".join(got)))
+    print("  %d users made in %.1f s" % (len(people), time.time() - start))
+    for name, home, group in people:
+        u = front["users"][name]
+        took = time.time()
+        out = moebi(front, "login", name, "--api", u["api"], "--client-id", client, "--cognito-url", url, password=u["password"])
+        took = time.time() - took
+        if out is None:
+            continue
+        session = json.load(open(os.path.join(sessions, name + ".json")))
+        c = claims_of(session["access_token"])
+        if c.get("username") != name or group not in str(c.get("cognito:groups")) or c.get("client_id") != client or session["api"] != u["api"]:
+            fail("%s's session: api %s, access token claims %s" % (name, session["api"], c))
+        print("  moebi login %-8s -> %s's API; access token: username %s, cognito:groups %s, client_id %s, valid %d s (%.1f s)"
+              % (name, home, c.get("username"), c.get("cognito:groups"), c.get("client_id"), int(c["exp"]) - int(c["iat"]), took))
+    with open(front_file, "w") as f:
+        os.chmod(front_file, 0o600)
+        json.dump(front, f, indent=2)
+
+
+def api_inbox(front, who):
+    out = moebi(front, "--engine", "api", "inbox", who, "--json")
+    return [json.loads(l) for l in (out or "").splitlines() if l.strip()]
+
+
+def inbox_item(url, region, who, msg_id):
+    """The inbox entry as stored (its `sent_at` exactly as the front door stamped it)."""
+    for i in query(url, region, "inbox#" + who):
+        if i["id"]["S"] == msg_id:
+            return {k: v["S"] for k, v in i.items() if "S" in v}
+    return None
+
+
+def front_scenario(url, topology_file, front_file, ids_file):
+    front = json.load(open(front_file))
+    home = homes_of(topology_file)
+    ids = {}
+
+    def cli(*args):
+        start = time.time()
+        out = moebi(front, "--engine", "api", *args)
+        if out is None:
+            raise Abort()
+        return out.strip(), time.time() - start
+
+    def chat(key, sender, to, text):
+        out, took = cli("send", sender, to, text)  # "sent <id>"
+        msg_id = out.split()[-1]
+        ids[key] = {"id": msg_id, "from": sender, "to": to, "text": text}
+        return msg_id, took
+
+    def landed_in(key, who, line, via_api=True):
+        msg_id = ids[key]["id"]
+        read = (lambda: api_inbox(front, who)) if via_api else (lambda: entries(url, home[who], who))
+        took = until("%s's inbox (%s) holding %s" % (who, home[who], msg_id), lambda: (lambda es: (any(e["id"] == msg_id for e in es), es))(read()))
+        stored = inbox_item(url, home[who], who, msg_id) or {}
+        ids[key]["sent_at"] = stored.get("sent_at")  # stamped by the front door
+        print("  %-66s %.1f s" % (line, took))
+
+    _, took = chat("hi-kate", "alex", "kate", "hi")
+    print("  moebi --engine api send alex kate hi: POST /messages at us-west-2's API, 202 in %.2f s" % took)
+    landed_in("hi-kate", "kate", "1. alex -> kate: us-west-2 -> us-east-1; kate reads it (GET /inbox at us-east-1)")
+    chat("how-are-you", "kate", "alex", "how are you?")
+    landed_in("how-are-you", "alex", "2. kate -> alex: us-east-1 -> us-west-2; alex reads it (GET /inbox at us-west-2)")
+    chat("hi-moebi", "alex", "moebi", "hi")
+    landed_in("hi-moebi", "moebi", "3. alex -> moebi: -> eu-west-1, moebi-reply, moebi's inbox (aws dynamodb)", via_api=False)
+    reply = lambda es: [e for e in es if e.get("in_reply_to") == ids["hi-moebi"]["id"]]
+    took = until("Moebi's answer in alex's inbox (GET /inbox)", lambda: (lambda es: (bool(reply(es)), es))(api_inbox(front, "alex")))
+    (r,) = reply(api_inbox(front, "alex")) or [None]
+    if not r or r["from"] != "moebi" or r["text"] != "chicken?":
+        fail("Moebi's answer in alex's inbox: %s, want `chicken?` from moebi" % r)
+    print("  %-66s %.1f s: %s: %s (%s, in reply to %s)" % ("   moebi answers: eu-west-1 -> us-west-2; alex reads it (GET /inbox)", took,
+                                                          r["from"], r["text"], r["id"], r.get("in_reply_to")))
+    ids["chicken"] = {"id": r["id"], "from": r["from"], "text": r["text"], "in_reply_to": r.get("in_reply_to")}
+    kate = api_inbox(front, "kate")
+    if [e["from"] for e in kate] != ["alex"]:
+        fail("kate's inbox (GET /inbox) holds %s, want only alex's hi (nothing from moebi)" % kate)
+
+    def add(key, store, product, qty):
+        out, took = cli("stock", "add", store, product, str(qty))  # "added 30 nike from store-1 (<id>)"
+        ids[key] = {"id": out.rsplit("(", 1)[1].rstrip(")"), "store": store, "product": product, "qty": qty}
+        return took
+
+    took = [add("nike-30", "store-1", "nike", 30), add("adidas-35", "store-3", "adidas", 35), add("nike-5", "store-3", "nike", 5)]
+    print("  moebi --engine api stock add: store-1 at us-west-2's API, store-3 at eu-west-1's (POST /stock, 202 in %s s)"
+          % ", ".join("%.2f" % t for t in took))
+    want = {"nike#us-west-2": 30, "adidas#eu-west-1": 35, "nike#eu-west-1": 5}
+    took = until("stock shares as read in us-east-1 (global table replica)", lambda: (lambda s: (s == want, s))(shares(url, "us-east-1")))
+    print("  %-66s %.1f s: %s" % ("4. stock adds in us-west-2 and eu-west-1, read in us-east-1", took, ", ".join("%s=%d" % kv for kv in sorted(want.items()))))
+    for product, text in (("nike", "nike: 35"), ("puma", "there is no product puma"), (None, "adidas: 35, nike: 35")):
+        # Asks (POST /stock/status at us-east-1) and looks for the answer in kate's inbox (GET /inbox).
+        got, took = cli("stock", "status", *([product] if product else []), "--as", "kate")
+        if got != text:
+            fail("moebi --engine api stock status %s --as kate: %r, want %r" % (product or "", got, text))
+        print("  %-66s %.1f s: %s" % ("5. kate asks %s: moebi --engine api stock status" % (product or "everything"), took, got))
+    answers = [e for e in api_inbox(front, "kate") if e["from"] == "stock"]
+    if len(answers) != 3 or any(not e.get("in_reply_to") for e in answers):
+        fail("kate's inbox holds %d answers of the stock, each in reply to her question: %s" % (len(answers), answers))
+    chat_session(front)
+    dead = dead_letters(url, json.load(open(topology_file))["regions"])
+    if dead:
+        fail("dead letters after the scenario: %s" % dead)
+    else:
+        print("  no dead letters (every moebi-*-dlq of every region empty)")
+    json.dump(ids, open(ids_file, "w"), indent=2)
+
+
+def chat_session(front):
+    """`moebi --engine api chat alex`, typed into: alex asks the stock; the answer shows as it
+    lands in his inbox (the stock's answers are not among the chat messages `landed` counts)."""
+    argv = [front["moebi"], "--state", front["cli_state"], "--sessions", front["sessions"], "--engine", "api", "chat", "alex", "--every-ms", "200"]
+    start = time.time()
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1)
+    lines = []
+
+    def read():
+        for line in p.stdout:
+            lines.append(line)
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    p.stdin.write("/stock adidas\n")
+    p.stdin.flush()
+    answer = lambda: [l.rstrip("\n") for l in list(lines) if l.startswith("← stock: adidas")]
+    try:
+        took = until("the stock's answer shown in alex's chat session (%s)" % " ".join(argv[-5:]), lambda: (bool(answer()), list(lines)), deadline=30)
+    finally:
+        try:
+            p.stdin.write("/quit\n")
+            p.stdin.flush()
+            p.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            p.kill()
+        reader.join(timeout=5)
+    if p.returncode != 0:
+        fail("moebi --engine api chat alex: exit %s: %s" % (p.returncode, p.stderr.read().strip()))
+    if answer()[0].split("  (reply to")[0] != "← stock: adidas: 35":
+        fail("alex's chat session showed %r, want the stock's `adidas: 35`" % answer()[0])
+    print("  %-66s %.1f s: %s" % ("6. alex types `/stock adidas` in moebi --engine api chat alex", took, answer()[0]))
+    print("     (the session: %d lines, left with /quit after %.1f s)" % (len(lines), time.time() - start))
+
+
+def table(url, region):
+    """Every item of the region's table, each as sorted JSON."""
+    items = (aws(url, region, "dynamodb", "scan", "--table-name", TABLE) or {}).get("Items", [])
+    return sorted(json.dumps(i, sort_keys=True) for i in items)
+
+
+def tables(url, regions):
+    """Every region's table, once two reads a moment apart agree (replication settled)."""
+    last = None
+    for _ in range(20):
+        now_ = {r: table(url, r) for r in regions}
+        if now_ == last:
+            return now_
+        last = now_
+        time.sleep(0.5)
+    return last
+
+
+def http(api, method, path, token=None, body=None, raw=None):
+    """One call of an HTTP API; answers (status, body as JSON or text)."""
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    req = urllib.request.Request(api + path, data=data, method=method)
+    if data is not None:
+        req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", "Bearer " + token)
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            status, text = r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        status, text = e.code, e.read().decode()
+    try:
+        return status, json.loads(text)
+    except ValueError:
+        return status, text
+
+
+def refusals(url, topology_file, front_file, state_dir, resign, ids_file):
+    front, ids = json.load(open(front_file)), json.load(open(ids_file))
+    regions = regions_of(topology_file)
+    pool, region = front["user_pool_id"], front["region"]
+    sessions = {u: json.load(open(os.path.join(front["sessions"], u + ".json"))) for u in front["users"]}
+    token = lambda u: sessions[u]["access_token"]
+    api = lambda u: front["users"][u]["api"]
+    before = tables(url, regions)
+    print("  before: %s items in the tables (inboxes, shares, request#, applied# records), scanned with aws dynamodb scan"
+          % ", ".join("%s %d" % (r, len(before[r])) for r in regions))
+
+    refused = iter(range(1, 100))
+
+    def expect(label, want, who_api, method, path, tok, body=None, raw=None, field=None):
+        if isinstance(body, dict) and "id" not in body and method == "POST":
+            body = dict(body, id="rehearsal-refused-%d" % next(refused))
+        status, answer = http(who_api, method, path, tok, body, raw)
+        shown = answer if isinstance(answer, str) else json.dumps(answer)
+        if isinstance(answer, dict) and "entries" in answer:
+            shown = "(%s: %d entries)" % (answer.get("participant"), len(answer["entries"]))
+        print("  %-62s %d %s" % (label, status, shown[:160]))
+        if status != want:
+            fail("%s: %d %s, want %d" % (label, status, shown[:300], want))
+        elif field and (not isinstance(answer, dict) or answer.get("field") != field):
+            fail("%s: the refusal names field %s, want %s" % (label, answer.get("field") if isinstance(answer, dict) else None, field))
+        return status, answer
+
+    def resigned(tok, changes):
+        key = os.path.join(state_dir, "cognito-pool-keys", pool + "-access.pem")
+        r = subprocess.run([*resign, key, json.dumps(changes)], input=tok, capture_output=True, text=True)
+        if r.returncode:
+            fail("jwt-resign: %s" % r.stderr.strip())
+            raise Abort()
+        return r.stdout.strip()
+
+    now_s = int(time.time())
+    alex = token("alex")
+    c = claims_of(alex)
+    # The same claims signed again with the pool's access key (from MiniStack's STATE_DIR): taken.
+    expect("alex's claims signed again with the pool's key: GET /inbox", 200, api("alex"), "GET", "/inbox", resigned(alex, {}))
+    msg = {"to": "kate", "text": "refused"}
+    expect("no token: POST /messages", 401, api("alex"), "POST", "/messages", None, msg)
+    expired = resigned(alex, {"iat": now_s - 7200, "auth_time": now_s - 7200, "exp": now_s - 3600})
+    expect("expired (exp 1 h ago, signed with the pool's key)", 401, api("alex"), "POST", "/messages", expired, msg)
+    h, p, s = alex.split(".")
+    forged = dict(c, username="kate")
+    tampered = h + "." + base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode() + "." + s
+    expect("tampered (username kate, alex's signature)", 401, api("alex"), "POST", "/messages", tampered, {"to": "alex", "text": "refused"})
+    other = aws(url, region, "cognito-idp", "create-user-pool-client", "--user-pool-id", pool, "--client-name", "moebi-rehearsal-other",
+                "--explicit-auth-flows", "ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH") or {}
+    other_id = other.get("UserPoolClient", {}).get("ClientId")
+    auth = aws(url, region, "cognito-idp", "initiate-auth", "--client-id", str(other_id), "--auth-flow", "USER_PASSWORD_AUTH",
+               "--auth-parameters", json.dumps({"USERNAME": "alex", "PASSWORD": front["users"]["alex"]["password"]})) or {}
+    foreign = auth.get("AuthenticationResult", {}).get("AccessToken", "")
+    if claims_of(foreign or "x.e30.x").get("client_id") != other_id:
+        fail("a token of the second app client %s: %s" % (other_id, auth))
+    print("  a second app client %s in the pool (create-user-pool-client); alex signed in with it (initiate-auth)" % other_id)
+    expect("alex's token of the second app client", 401, api("alex"), "POST", "/messages", foreign, msg)
+    expect("alex sending as kate (body from: kate)", 403, api("alex"), "POST", "/messages", alex, {"from": "kate", "to": "alex", "text": "refused"})
+    expect("alex (a participant) adding stock", 403, api("alex"), "POST", "/stock", alex, {"product": "nike", "qty": 1})
+    expect("store-1 (a store) sending a message", 403, api("store-1"), "POST", "/messages", token("store-1"), msg)
+    expect("store-1 adding qty 0", 400, api("store-1"), "POST", "/stock", token("store-1"), {"product": "nike", "qty": 0}, field="qty")
+    big = json.dumps({"id": "rehearsal-refused-big", "to": "kate", "text": "x" * (70 * 1024)}).encode()
+    expect("a body of %d KiB (limit 64)" % (len(big) // 1024), 413, api("alex"), "POST", "/messages", alex, raw=big)
+    how, adidas = ids["how-are-you"], ids["adidas-35"]
+    print("  ids reused: kate's %s (how are you?), store-3's %s (adidas 35)" % (how["id"], adidas["id"]))
+    expect("kate reusing her id for another text", 409, api("kate"), "POST", "/messages", token("kate"),
+           {"id": how["id"], "to": "alex", "text": "something else"})
+    expect("store-3 reusing its id for another qty", 409, api("store-3"), "POST", "/stock", token("store-3"),
+           {"id": adidas["id"], "product": "adidas", "qty": 36})
+    # Retries of the same requests: answered 202 again and published again; every effect
+    # downstream is once per id, so the handlers log Duplicate and nothing is doubled.
+    retries = ((how["id"], "kate's retry (same id, to, text)", api("kate"), "/messages", token("kate"),
+                {"id": how["id"], "to": "alex", "text": how["text"]}, "us-west-2", "chat-send"),
+               (adidas["id"], "store-3's retry (same id, product, qty)", api("store-3"), "/stock", token("store-3"),
+                {"id": adidas["id"], "product": "adidas", "qty": 35}, "eu-west-1", "stock-add"))
+    dups = {i: len([l for l in handled_lines(url, where, fn, i) if "Duplicate" in str(l["fields"].get("outcome"))]) for i, *_, where, fn in retries}
+    for event_id, label, where_api, path, tok, body, where, fn in retries:
+        status, answer = expect(label, 202, where_api, "POST", path, tok, body)
+        if status == 202 and answer != {"id": event_id}:
+            fail("%s: answered %s, want {\"id\": %s}" % (label, answer, event_id))
+    for event_id, label, *_, where, fn in retries:
+        again = lambda: [l for l in handled_lines(url, where, fn, event_id) if "Duplicate" in str(l["fields"].get("outcome"))]
+        took = until("moebi-%s (%s) handling the retried %s as a Duplicate" % (fn, where, event_id), lambda: (len(again()) > dups[event_id], None))
+        print("  the retry of %s: moebi-%s (%s) handled it again after %.1f s: outcome %s"
+              % (event_id, fn, where, took, again()[-1]["fields"]["outcome"]))
+    after = tables(url, regions)
+    for r in regions:
+        gone, new = sorted(set(before[r]) - set(after[r])), sorted(set(after[r]) - set(before[r]))
+        if gone or new:
+            fail("%s: the table changed: %d item(s) new %s, %d gone %s" % (r, len(new), new[:3], len(gone), gone[:3]))
+    refused_ids = [i for r in regions for i in after[r] if "rehearsal-refused" in i]
+    if refused_ids:
+        fail("items of refused requests: %s" % refused_ids[:3])
+    requests = {r: sum('"request#' in i for i in after[r]) for r in regions}
+    print("  after: every region's table as before (%s items; request# records %s); no item names a refused request"
+          % (", ".join("%s %d" % (r, len(after[r])) for r in regions), ", ".join("%s %d" % kv for kv in requests.items())))
+    seen = [l for _, l in json_lines(log_lines(url, "us-west-2", "front-door") + log_lines(url, "us-east-1", "front-door")
+                                     + log_lines(url, "eu-west-1", "front-door")) if l.get("fields", {}).get("message") == "refused"]
+    kinds = {}
+    for l in seen:
+        k = "%s %s" % (l["fields"].get("status"), l["fields"].get("error_type"))
+        kinds[k] = kinds.get(k, 0) + 1
+    print("  the front doors' `refused` log lines: %s (a 401 never reaches the function: API Gateway answers it)"
+          % (", ".join("%s x%d" % kv for kv in sorted(kinds.items())) or "none"))
 
 
 FUNCTIONS = ("chat-send", "moebi-reply", "stock-add", "stock-status")
@@ -674,20 +994,26 @@ def main(argv):
     try:
         return run(cmd, args)
     except Abort:
-        print("  (stopped at the first wait that ran out)", file=sys.stderr)
+        print("  (stopped at the first wait that ran out or command that failed: the checks after it need it)", file=sys.stderr)
         return 1
 
 
 def run(cmd, args):
     if cmd == "wiring" and len(args) == 3:
         wiring(args[0], regions_of(args[1]), json.load(open(args[2])))
-    elif cmd == "scenario" and len(args) == 3:
+    elif cmd == "users" and len(args) == 6:
+        users(*args)
+    elif cmd in ("scenario", "refusals") and len(args) == (4 if cmd == "scenario" else 6):
         try:
-            scenario(args[0], args[1], args[2])
+            if cmd == "scenario":
+                front_scenario(*args)
+            else:
+                resign = [args[4], os.path.join(os.path.dirname(os.path.abspath(__file__)), "jwt-resign.py")]
+                refusals(args[0], args[1], args[2], args[3], resign, args[5])
         except Abort:
             # What the functions said, for whoever reads the failure (CloudWatch Logs).
             for r in REGIONS:
-                for f in FUNCTIONS:
+                for f in FUNCTIONS + ("front-door",):
                     errors = [m for _, m in log_lines(args[0], r, f) if "ERROR" in m or "Runtime." in m]
                     for m in errors[-2:]:
                         print("  %s /aws/lambda/moebi-%s: %s" % (r, f, m[:300]), file=sys.stderr)
