@@ -67,7 +67,10 @@ def aws(url, region, *args):
     argv = ["--endpoint-url", url, "--region", region, "--output", "json", *args]
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = DRIVER.main(argv)
+        try:
+            rc = DRIVER.main(argv)
+        except SystemExit as e:  # the CLI's argument parser exits rather than returning
+            rc = e.code if isinstance(e.code, int) else 2
     if rc != 0:
         fail("aws %s: exit %s: %s" % (" ".join(shlex.quote(a) for a in argv), rc, err.getvalue().strip()))
         return None
@@ -517,7 +520,9 @@ def new_password():
     alphabet = string.ascii_letters + string.digits + "-_."
     while True:
         p = "".join(secrets.choice(alphabet) for _ in range(24))
-        if all(any(c in chars for c in p) for chars in (string.ascii_lowercase, string.ascii_uppercase, string.digits, "-_.")):
+        # Never a leading '-': the AWS CLI would read `--password -x…` as another option (its
+        # argparse exits the whole check, silently: seen once in a few runs).
+        if p[0].isalnum() and all(any(c in chars for c in p) for chars in (string.ascii_lowercase, string.ascii_uppercase, string.digits, "-_.")):
             return p
 
 
@@ -568,7 +573,7 @@ def users(url, topology_file, outputs_file, moebi_bin, sessions, front_file):
         password = new_password()
         cognito = lambda *args: aws(url, region, "cognito-idp", *args, "--user-pool-id", pool, "--username", name)
         cognito("admin-create-user", "--message-action", "SUPPRESS")
-        cognito("admin-set-user-password", "--password", password, "--permanent")
+        cognito("admin-set-user-password", "--password=" + password, "--permanent")
         cognito("admin-add-user-to-group", "--group-name", group)
         front["users"][name] = {"password": password, "group": group, "home": home, "api": apis[home]}
     for group in ("participants", "stores"):
