@@ -10,11 +10,11 @@ mod api;
 mod chat;
 mod demo;
 mod replay;
+mod serve;
 mod sim;
 mod watch;
 
 use moebi::client::Client;
-use moebi::contract::Region;
 use moebi::engine::local::LocalEngine;
 use moebi::engine::{Engine, EngineError};
 use moebi::topology::{Function, Topology};
@@ -318,12 +318,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let engine = open(&cli, &cli.state).await?;
             replay::replay(engine.as_ref(), *function, files).await
         }
-        Command::Dlq { region } => dlq(&cli, region.as_deref()).await,
+        Command::Dlq { region } => watch::dlq(&cli, region.as_deref()).await,
         Command::Sim(request) => {
             let topology = load_topology(cli.topology.as_deref())?;
             sim::command(&topology, *request).map_err(|e| Failure(e, 1))
         }
-        Command::ServeDynamodb { region, table } => serve_dynamodb(&cli, region, table).await,
+        Command::ServeDynamodb { region, table } => serve::dynamodb(&cli, region, table).await,
         #[cfg(feature = "aws")]
         Command::Setup => {
             let created = aws_engine(&cli, None).await?.setup().await?;
@@ -390,43 +390,5 @@ async fn stock(cli: &Cli, command: &StockCommand) -> Result<(), Failure> {
             println!("{}", client.ask_stock(asker, product.as_deref()).await?);
         }
     }
-    Ok(())
-}
-
-async fn dlq(cli: &Cli, region: Option<&str>) -> Result<(), Failure> {
-    let engine = open(cli, &cli.state).await?;
-    let region = region
-        .map(Region::parse)
-        .transpose()
-        .map_err(|e| Failure(e.to_string(), 1))?;
-    let letters = engine.dead_letters(region.as_ref()).await?;
-    if letters.is_empty() {
-        println!("no dead letters");
-    }
-    for d in letters {
-        println!(
-            "{} {} {} (received {} times): {}",
-            d.region, d.queue, d.message_id, d.receive_count, d.reason
-        );
-    }
-    Ok(())
-}
-
-async fn serve_dynamodb(cli: &Cli, region: &str, table: &str) -> Result<(), Failure> {
-    use moebi::engine::local::EmbeddedDynamo;
-    let region = Region::parse(region).map_err(|e| Failure(moebi::report(&e), 1))?;
-    std::fs::create_dir_all(&cli.state)
-        .map_err(|e| Failure(format!("cannot create {}: {e}", cli.state.display()), 1))?;
-    let dynamo = EmbeddedDynamo::start(&cli.state.join(format!("{region}.dynamodb"))).await?;
-    moebi::store::schema::ensure_table(&dynamo.dynamo(&region), table)
-        .await
-        .map_err(|e| Failure(moebi::report(&e), 1))?;
-    // The address on stdout, flushed, for whoever started this process.
-    println!("{}", dynamo.url().unwrap_or_default());
-    use std::io::Write;
-    let _ = std::io::stdout().flush();
-    tokio::signal::ctrl_c()
-        .await
-        .map_err(|e| Failure(format!("cannot wait for a signal: {e}"), 1))?;
     Ok(())
 }

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use moebi::api::ApiClient;
 use moebi::client::Client;
+use moebi::contract::Region;
 use moebi::engine::local::LocalEngine;
 use moebi::engine::{Engine, EngineError};
 use moebi::ports::{Cause, InboxEntry};
@@ -119,6 +120,26 @@ pub async fn stats(cli: &Cli, json: bool) -> Result<(), Failure> {
         );
     } else {
         print!("{}", moebi::engine::trace::render_stats(&stats));
+    }
+    Ok(())
+}
+
+/// `moebi dlq`: the dead letters of one region, or of all, with the reason each failed.
+pub async fn dlq(cli: &Cli, region: Option<&str>) -> Result<(), Failure> {
+    let engine = open(cli, &cli.state).await?;
+    let region = region
+        .map(Region::parse)
+        .transpose()
+        .map_err(|e| Failure(e.to_string(), 1))?;
+    let letters = engine.dead_letters(region.as_ref()).await?;
+    if letters.is_empty() {
+        println!("no dead letters");
+    }
+    for d in letters {
+        println!(
+            "{} {} {} (received {} times): {}",
+            d.region, d.queue, d.message_id, d.receive_count, d.reason
+        );
     }
     Ok(())
 }
