@@ -21,7 +21,7 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import procs
 from procs import BenchError
@@ -169,6 +169,35 @@ def transact_round_trip_ns(url: str, samples: int, records: int = 1, warmup: int
                 times.append(elapsed)
     finally:
         db.close()
+    return times
+
+
+def put_events_round_trip_ns(url: str, region: str, entry_of: Callable[[], dict], samples: int,
+                             warmup: int = 5) -> list[int]:
+    """Round trips of one PutEvents carrying one entry (`entry_of()`, fresh each time) on
+    `region`'s bus, one after another: what a function's publish costs the emulator before it
+    answers (moto routes the event through the region's rules, to a queue or another region's
+    bus, within the call)."""
+    conn = http.client.HTTPConnection(urllib.parse.urlsplit(url).netloc, timeout=60)
+    auth = (f"AWS4-HMAC-SHA256 Credential=testing/20261123/{region}/events/aws4_request, "
+            "SignedHeaders=host;x-amz-date;x-amz-target, Signature=" + "0" * 64)
+    times = []
+    try:
+        for i in range(warmup + samples):
+            headers = {"X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": "application/x-amz-json-1.1",
+                       "X-Amz-Date": time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()), "Authorization": auth}
+            body = json.dumps({"Entries": [entry_of()]})
+            t = time.perf_counter_ns()
+            conn.request("POST", "/", body, headers)
+            resp = conn.getresponse()
+            answer = resp.read()
+            elapsed = time.perf_counter_ns() - t
+            if resp.status != 200 or json.loads(answer or b"{}").get("FailedEntryCount", 1) != 0:
+                raise BenchError(f"PutEvents on {url} ({region}) answered {resp.status}: {answer[:300]!r}")
+            if i >= warmup:
+                times.append(elapsed)
+    finally:
+        conn.close()
     return times
 
 

@@ -11,6 +11,8 @@
 #
 # The Python peers (benches/python/) run under the real runtime interface client, awslambdaric,
 # with boto3, in .venv/bench; moto (.venv/aws) serves EventBridge, and DynamoDB for reference.
+# Every function of FUNCTIONS is measured: the event functions per batch, the front door (an
+# HTTP API function) per request (events/front-door/send.json, a fresh id each).
 
 BENCH_PY             := $(VENV)/bench/bin/python
 BOTO3_VERSION        := 1.44.5

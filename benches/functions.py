@@ -5,6 +5,10 @@ there, chat-send in us-east-1 delivering to a participant homed there, stock-sta
 answering a participant homed there, moebi-reply in its bot's home region. Every record carries
 fresh uuid4 ids (event, envelope, message): nothing is ever a duplicate. The records of a batch
 add to distinct products (`bench-0`..`bench-9`), so none waits for another's share.
+
+The front door takes no batches: each invocation is one HTTP API request (payload format 2.0),
+events/front-door/send.json with a fresh body `id` (a repeated id would be a retry), run in its
+caller's home region.
 """
 
 from __future__ import annotations
@@ -22,11 +26,16 @@ from procs import base_env
 
 ACCOUNT = "000000000000"
 HOME_REGION = "us-east-1"
+FRONT_DOOR_REQUEST = Path(__file__).resolve().parents[1] / "events" / "front-door" / "send.json"
+# The front door's routes that publish (src/front/mod.rs): the event's kind, the field the caller fills.
+FRONT_DOOR_ROUTES = {"POST /messages": ("chat.send", "from"), "POST /stock": ("stock.add", "store"),
+                     "POST /stock/status": ("stock.status", "asker")}
 
-# Round trips on the critical path of one 10-record batch, by (function, implementation), each
-# of a kind: "one", a TransactWriteItems of one record (a Query or PutEvents is counted as one);
-# "batch", one carrying the batch's records. The I/O floor ratio is warm p50 / their sum, each
-# at the emulator's median.
+# Round trips on the critical path of one 10-record batch (the front door: one request), by
+# (function, implementation), each of a kind: "one", a TransactWriteItems of one record (a Query,
+# PutItem or moebi-reply's PutEvents is counted as one); "batch", one carrying the batch's
+# records; "put_events", a PutEvents of the front door's event on the bench's EventBridge. The
+# I/O floor ratio is warm p50 / their sum, each at the emulator's median.
 # Update when a handler changes (the bench warns when a ratio falls below 1):
 #   moebi (src/invoke.rs `batch_of`, src/store/coalesce.rs): records run concurrently, and the
 #   writes of those in flight together go in one transaction; the bench's batches touch 10
@@ -39,11 +48,14 @@ CRITICAL_PATH_ROUND_TRIPS: dict[tuple[str, str], tuple[str, ...]] = {
     ("chat-send", "python"): ("one",) * 10,     # TransactWriteItems per record, in turn
     ("moebi-reply", "rust"): ("batch", "one"),  # the records' TransactWriteItems, then PutEvents
     ("stock-status", "rust"): ("one", "batch"), # the records' Queries at once, then their writes
+    ("front-door", "rust"): ("one", "put_events"),  # a request: its record's PutItem, then its PutEvents
 }
 
 # How AWS delivers each function's events (src/topology/rules.rs: Target::Queue / Function):
-# a single-record invocation of an SQS-fed function is a batch of one, of the others one event.
-WIRING = {"chat-send": "sqs", "stock-add": "sqs", "moebi-reply": "eventbridge", "stock-status": "eventbridge"}
+# a single-record invocation of an SQS-fed function is a batch of one, of the others one event;
+# the front door is invoked by API Gateway, synchronously, once per request.
+WIRING = {"chat-send": "sqs", "stock-add": "sqs", "moebi-reply": "eventbridge", "stock-status": "eventbridge",
+          "front-door": "http"}
 PYTHON_PEERS = {"stock-add": "stock_add", "chat-send": "chat_send"}
 
 
@@ -87,6 +99,48 @@ class Function:
         }
 
 
+@dataclass
+class FrontDoor:
+    """The front door, fed one HTTP API request per invocation: `template` (API Gateway's
+    payload) with a fresh body `id` and a fresh API request id each time."""
+
+    name: str
+    region: str
+    template: dict[str, Any]
+    stock_added: Counter = field(default_factory=Counter)  # none: it publishes, stock-add adds
+
+    def single(self) -> bytes:
+        request = json.loads(json.dumps(self.template))
+        body = json.loads(request["body"])
+        body["id"] = str(uuid.uuid4())
+        request["body"] = json.dumps(body)
+        request["requestContext"]["requestId"] = uuid.uuid4().hex[:16]
+        return json.dumps(request).encode()
+
+    def batch(self, records: int) -> bytes:
+        """API Gateway invokes it per request: a "batch" is one request (the bench measures it
+        with a batch size of 1)."""
+        if records != 1:
+            raise ValueError(f"{self.name} takes one request per invocation, not {records}")
+        return self.single()
+
+    def published(self) -> dict[str, Any]:
+        """A PutEvents entry like the one a fresh request makes it publish (the caller from the
+        claims, `sent_at` stamped on a message), for the emulator's PutEvents floor."""
+        request = self.template
+        kind, caller_field = FRONT_DOOR_ROUTES[request["routeKey"]]
+        detail = {**json.loads(request["body"]), "id": str(uuid.uuid4()),
+                  caller_field: request["requestContext"]["authorizer"]["jwt"]["claims"]["username"]}
+        if kind == "chat.send":
+            detail["sent_at"] = datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+        return {"Source": "moebi", "DetailType": kind, "Detail": json.dumps(detail), "EventBusName": "moebi"}
+
+    @staticmethod
+    def sent_id(payload: bytes) -> str:
+        """The body `id` of a request this class made."""
+        return json.loads(json.loads(payload)["body"])["id"]
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -98,8 +152,18 @@ def _homed(entries: list[dict[str, str]], region: str, what: str) -> str:
     raise SystemExit(f"infra/topology.json has no {what} homed in {region}")
 
 
-def functions(topology: dict[str, Any]) -> list[Function]:
-    """The four functions, each fed events its region's rules would route to it."""
+def front_door(topology: dict[str, Any], template_path: Path = FRONT_DOOR_REQUEST) -> FrontDoor:
+    """The front door in its caller's home region (the user the token's claims name)."""
+    template = json.loads(template_path.read_text())
+    user = template["requestContext"]["authorizer"]["jwt"]["claims"]["username"]
+    homes = {p["name"]: p["home"] for p in topology["participants"] + topology["stores"]}
+    if user not in homes:
+        raise SystemExit(f"{template_path}: {user!r} is no participant or store of infra/topology.json")
+    return FrontDoor("front-door", homes[user], template)
+
+
+def functions(topology: dict[str, Any]) -> list[Function | FrontDoor]:
+    """The five functions, each fed events its region's rules (or its API) would route to it."""
     store = _homed(topology["stores"], HOME_REGION, "store")
     recipient = _homed(topology["participants"], HOME_REGION, "participant")
     sender = next(p["name"] for p in topology["participants"] if p["name"] != recipient)
@@ -116,6 +180,7 @@ def functions(topology: dict[str, Any]) -> list[Function]:
         Function("moebi-reply", "chat.send", bot["home"], chat(bot["name"])),
         Function("stock-status", "stock.status", HOME_REGION,
                  lambda i: {"id": str(uuid.uuid4()), "asker": recipient, "product": "bench-0"}),
+        front_door(topology),
     ]
 
 
@@ -123,14 +188,14 @@ def functions(topology: dict[str, Any]) -> list[Function]:
 class Implementation:
     """How to start one implementation of a function."""
 
-    function: Function
+    function: Function | FrontDoor
     language: str  # "rust" or "python"
     command: list[str]
     cwd: Path | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
 
 
-def implementations(fn: Function, bootstraps: Path, python: Path, peers: Path) -> list[Implementation]:
+def implementations(fn: Function | FrontDoor, bootstraps: Path, python: Path, peers: Path) -> list[Implementation]:
     """The Rust bootstrap, and the Python peer if there is one."""
     rust = Implementation(fn, "rust", [str(bootstraps / fn.name / "bootstrap")])
     if fn.name not in PYTHON_PEERS:

@@ -1,16 +1,18 @@
 #!/usr/bin/env python3
-"""moebi's Lambda benchmark (`make bench`): the four release bootstraps, and the Python boto3
+"""moebi's Lambda benchmark (`make bench`): the five release bootstraps, and the Python boto3
 peers beside their Rust counterparts, under one Lambda Runtime API emulator (runtime_api.py),
-against dynoxide, then moto for reference. Prints a table and the cost per million events of
-each kind, and writes everything to <target dir>/bench/lambda.json. On dynoxide, the functions
-with a Python peer are measured warm again with a fixed latency per AWS call (--latency-ms):
+against dynoxide, then moto for reference (the front door, a synchronous HTTP function, per
+request, the others per batch). Prints a table and the cost per million events of each kind,
+and writes everything to <target dir>/bench/lambda.json. On dynoxide, the functions with a
+Python peer are measured warm again with a fixed latency per AWS call (--latency-ms):
 what the round trips cost, each about 5 ms in a region instead of a loopback's fraction of one.
 
     python3 benches/lambda_bench.py [--quick] [--bootstraps DIR] [--moebi PATH] [--json PATH]
                                     [--latency-ms 0,5]
 
-Nothing is random but the uuid4 ids of events, envelopes and messages (fresh for every record,
-so no record is ever a duplicate). Every answer is checked; a failure stops the run loudly.
+Nothing is random but the uuid4 ids of events, envelopes, messages and requests (fresh for
+every record, so no record is ever a duplicate). Every answer is checked; a failure stops the
+run loudly.
 """
 
 from __future__ import annotations
@@ -36,7 +38,8 @@ import measure  # noqa: E402
 import report  # noqa: E402
 from backends import Backend  # noqa: E402
 from counting_proxy import CountingProxy  # noqa: E402
-from functions import CRITICAL_PATH_ROUND_TRIPS, PYTHON_PEERS, Implementation, functions, implementations  # noqa: E402
+from functions import (CRITICAL_PATH_ROUND_TRIPS, PYTHON_PEERS, WIRING, Implementation, functions,  # noqa: E402
+                       implementations)
 from procs import BenchError  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -95,6 +98,19 @@ def settings(quick: bool, backend: str, work: Path, memory: int) -> measure.Sett
     return measure.Settings(*counts, batch_size=BATCH_SIZE, memory_mb=memory, work=work)
 
 
+def per_request(s: measure.Settings) -> measure.Settings:
+    """The front door's settings: one request per invocation (API Gateway invokes it per
+    request), as many requests as the others get records; the same cold starts; no separate
+    single-record pass (every warm invocation is one request)."""
+    return dataclasses.replace(s, batch_size=1, warm_batches=s.warm_batches * s.batch_size,
+                               warmup_batches=s.warmup_batches * s.batch_size, single_invocations=0,
+                               counted_batches=s.counted_batches * s.batch_size)
+
+
+def settings_for(fn_name: str, s: measure.Settings) -> measure.Settings:
+    return per_request(s) if WIRING[fn_name] == "http" else s
+
+
 def at_latency(s: measure.Settings, quick: bool) -> measure.Settings:
     """The warm runs at a latency: fewer batches (the Python peer's batch is ten round trips in
     turn, 60 ms at 5 ms each) and no single-record invocations; the rest as `s`."""
@@ -103,7 +119,7 @@ def at_latency(s: measure.Settings, quick: bool) -> measure.Settings:
 
 
 def check_inputs(args: argparse.Namespace) -> None:
-    missing = [f"{args.bootstraps}/{fn}/bootstrap" for fn in ("chat-send", "moebi-reply", "stock-add", "stock-status")
+    missing = [f"{args.bootstraps}/{fn}/bootstrap" for fn in WIRING
                if not (args.bootstraps / fn / "bootstrap").is_file()]
     for path, hint in ((args.moebi, "cargo build --bin moebi"), (args.moto, "make test (installs moto)"),
                        (args.python, "make bench (creates .venv/bench)")):
@@ -113,44 +129,49 @@ def check_inputs(args: argparse.Namespace) -> None:
         raise BenchError("missing:\n  " + "\n  ".join(missing))
 
 
-def packaging(impl: Implementation, bootstraps: Path) -> tuple[int | None, str]:
-    """(size of what is deployed, text of the arm64 zip's size)."""
+def packaging(impl: Implementation, bootstraps: Path) -> tuple[int | None, int | None, str]:
+    """(size of what is deployed, size of the arm64 zip, text of the arm64 zip's size)."""
     if impl.language == "python":
         assert impl.cwd is not None
         files = [impl.cwd / f for f in ("contract.py", "store.py", "sqs_batch.py", f"{impl.command[-1].split('.')[0]}.py")]
-        return sum(f.stat().st_size for f in files), "—"
+        return sum(f.stat().st_size for f in files), None, "—"
     fn_dir = bootstraps / impl.function.name
     zipped = fn_dir / "bootstrap.zip"
-    zip_text = f"{zipped.stat().st_size / (1 << 20):.1f} MB" if zipped.is_file() else "not built: run make build"
-    return (fn_dir / "bootstrap").stat().st_size, zip_text
+    zip_bytes = zipped.stat().st_size if zipped.is_file() else None
+    zip_text = f"{zip_bytes / (1 << 20):.2f} MB" if zip_bytes is not None else "not built: run make build"
+    return (fn_dir / "bootstrap").stat().st_size, zip_bytes, zip_text
 
 
 def run_one(impl: Implementation, backend: Backend, s: measure.Settings, floor: dict[str, Any],
             bootstraps: Path) -> dict[str, Any]:
-    """Every measurement of one implementation on one backend."""
+    """Every measurement of one implementation on one backend (the front door: per request,
+    `s` with a batch size of 1, and no cold start of a batch)."""
     label = f"{impl.function.name} ({impl.language}) on {backend.name}"
     print(f"  {label}: cold starts", flush=True)
     cold1 = measure.cold_starts(impl, backend, s, 1)
-    cold10 = measure.cold_starts(impl, backend, s, s.batch_size)
-    print(f"  {label}: {s.warm_batches} warm batches", flush=True)
+    cold10 = measure.cold_starts(impl, backend, s, s.batch_size) if s.batch_size > 1 else []
+    unit = "requests" if WIRING[impl.function.name] == "http" else "batches"
+    print(f"  {label}: {s.warm_batches} warm {unit}", flush=True)
     warm = measure.warm(impl, backend, s)
     calls = measure.calls_per_record(impl, backend, s)
     p50 = measure.percentile(warm.durations_ns, 50)
     trips = CRITICAL_PATH_ROUND_TRIPS.get((impl.function.name, impl.language))
     floor_ms = sum(floor[f"{kind}_ms"] for kind in trips) if trips else None
-    size, zip_text = packaging(impl, bootstraps)
+    size, zip_bytes, zip_text = packaging(impl, bootstraps)
     return {
         "function": impl.function.name, "implementation": impl.language, "backend": backend.name,
+        "wiring": WIRING[impl.function.name], "records_per_invocation": s.batch_size,
         "cold_1_ms": measure.median_ms([c["first_answer_ms"] for c in cold1]),
-        "cold_10_ms": measure.median_ms([c["first_answer_ms"] for c in cold10]),
-        "cold_samples": {"1": cold1, str(s.batch_size): cold10},
+        "cold_10_ms": measure.median_ms([c["first_answer_ms"] for c in cold10]) if cold10 else None,
+        "cold_1_init_ms": measure.median_ms([c["init_ms"] for c in cold1]),
+        "cold_samples": {"1": cold1, **({str(s.batch_size): cold10} if cold10 else {})},
         "warm_p50_ms": p50, "warm_p99_ms": measure.percentile(warm.durations_ns, 99),
         "warm_single_p50_ms": measure.percentile(warm.single_ns, 50) if warm.single_ns else None,
         "records_per_s": warm.records / (warm.wall_ns / 1e9),
         "warm_batches": len(warm.durations_ns), "peak_rss_kb": warm.peak_rss_kb,
         "calls_per_record": calls, "critical_path_round_trips": trips,
         "floor_ms": floor_ms, "floor_ratio": p50 / floor_ms if floor_ms else None,
-        "package_bytes": size, "zip_text": zip_text,
+        "package_bytes": size, "zip_bytes": zip_bytes, "zip_text": zip_text,
     }
 
 
@@ -195,16 +216,21 @@ def run_backend(name: str, events_url: str, args: argparse.Namespace, s: measure
         batch = backends.transact_round_trip_ns(backend.dynamodb_url, samples // 2, s.batch_size)
         floors[name] = {"one_ms": backends.median_ms(one), "batch": s.batch_size,
                         "batch_ms": backends.median_ms(batch)}
+        for fn in (f for f in fns if WIRING[f.name] == "http"):  # the front door's publish
+            floors[name]["put_events_ms"] = backends.median_ms(backends.put_events_round_trip_ns(
+                backend.eventbridge_url, fn.region, fn.published, samples // 2))
         if name == LATENCY_BACKEND:
             floors[name]["one_through_proxy_ms"] = proxied_round_trip_ms(backend.dynamodb_url, args.latency_ms,
                                                                          samples)
     print(f"{name}: TransactWriteItems (raw http.client), median {floors[name]['one_ms']:.3f} ms for one record, "
-          f"{floors[name]['batch_ms']:.3f} ms for one carrying {s.batch_size}", flush=True)
+          f"{floors[name]['batch_ms']:.3f} ms for one carrying {s.batch_size}"
+          + (f"; PutEvents of the front door's event {floors[name]['put_events_ms']:.3f} ms"
+             if "put_events_ms" in floors[name] else ""), flush=True)
     for fn in fns:
         for impl in implementations(fn, args.bootstraps, args.python, REPO / "benches" / "python"):
             fn.stock_added.clear()
             with backends.serving(name, args.moebi, args.moto, s.work, events_url) as backend:
-                results.append(run_one(impl, backend, s, floors[name], args.bootstraps))
+                results.append(run_one(impl, backend, settings_for(fn.name, s), floors[name], args.bootstraps))
                 if name == LATENCY_BACKEND and fn.name in PYTHON_PEERS:
                     results[-1]["by_latency_ms"] = latency_runs(impl, backend, at_latency(s, args.quick),
                                                                 args.latency_ms, results[-1])
@@ -287,6 +313,9 @@ def main() -> int:
     doc = {"machine": {**facts, "loadavg_at_end": list(os.getloadavg())},
            "builds": built, "rebuilt_during_run": rebuilt,
            "settings": {b: {k: v for k, v in vars(x).items() if k != "work"} for b, x in used.items()},
+           "settings_per_request": {"functions": sorted(f for f, w in WIRING.items() if w == "http"),
+                                    "by_backend": {b: {k: v for k, v in vars(per_request(x)).items() if k != "work"}
+                                                   for b, x in used.items()}},
            "quick": args.quick,
            "latency": {"ms": args.latency_ms, "backend": LATENCY_BACKEND, "functions": sorted(PYTHON_PEERS),
                        "settings": {k: v for k, v in vars(at_latency(used[LATENCY_BACKEND], args.quick)).items()
@@ -299,73 +328,12 @@ def main() -> int:
            "results": results, "rust_over_python": ratios(results),
            "cost": {"backend": cost_backend, "memory_mb": memory, "batch_size": BATCH_SIZE,
                     "prices_as_of": prices["as_of"], "prices_source": prices["source"], "per_kind": costs}}
-    print_report(doc)
-    warn_about(doc)
+    report.print_report(doc)
+    report.warn_about(doc)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"\nwritten: {args.json}")
     return 0
-
-
-def warn_about(doc: dict[str, Any]) -> None:
-    """What makes figures doubtful, said after the tables."""
-    if doc["rebuilt_during_run"]:
-        print(f"\nwarning: {', '.join(doc['rebuilt_during_run'])} rebuilt during the run: "
-              "its rows mix two builds; run again", file=sys.stderr)
-    for r in doc["results"]:
-        if r["floor_ratio"] is not None and r["floor_ratio"] < 1:
-            print(f"warning: {r['function']} ({r['implementation']}) on {r['backend']} is faster than "
-                  f"{r['critical_path_round_trips']} round trips: update CRITICAL_PATH_ROUND_TRIPS "
-                  "in benches/functions.py", file=sys.stderr)
-    load = doc["machine"]["loadavg_at_end"][0]
-    if load > 0.5 * (doc["machine"]["nproc"] or 1):
-        print(f"warning: load average {load:.1f} at the end: other processes shared the CPUs", file=sys.stderr)
-
-
-def print_report(doc: dict[str, Any]) -> None:
-    m, b = doc["machine"], doc["builds"]
-    print(f"\nmoebi Lambda bench — {b['commit'][:12]}{' (with changes)' if b['dirty'] else ''} — {m['date']} — {m['nproc']} x {m['cpu_model']}, Linux {m['kernel']}, "
-          f"load {m['loadavg_at_start'][0]:.2f} -> {m['loadavg_at_end'][0]:.2f}")
-    for backend, s in doc["settings"].items():
-        print(f"{backend}: batches of {s['batch_size']} records; warm: {s['warm_batches']} batches after "
-              f"{s['warmup_batches']} (+ {s['single_invocations']} single records); cold: median of "
-              f"{s['cold_repeats']}; durations from handed out to answered")
-    print("bootstraps: " + ", ".join(f"{fn} {v['sha256'][:8]} built {v['mtime'][:16]}" for fn, v in b.items()
-                                     if isinstance(v, dict)))
-    print()
-    print(report.table(report.RESULT_HEADERS, report.result_rows(doc["results"])))
-    unzipped = sorted({r["function"] for r in doc["results"] if r["zip_text"].startswith("not built")})
-    if unzipped:
-        print(f"zip arm64 of {', '.join(unzipped)}: not built: run make build")
-    print("package: the x86_64 bootstrap (Rust); the handler's .py files (Python: boto3 and awslambdaric "
-          "come with the Lambda runtime)")
-    print("\nfloor x = warm p50 / the round trips on its critical path, each the emulator's median TransactWriteItems "
-          "(raw http.client) for one record, or for one carrying the batch: "
-          + ", ".join(f"{b} {v['one_ms']:.3f} ms and {v['batch_ms']:.3f} ms for {v['batch']}"
-                      for b, v in doc["io_floor_transact_write_ms"].items()))
-    print("critical paths: " + ", ".join(f"{k} {v}" for k, v in doc["critical_path_round_trips"].items()))
-    for r in doc["rust_over_python"]:
-        print(f"{r['function']} on {r['backend']}: Rust handles {r['rust_over_python_records_per_s']:.2f}x "
-              "the records/s of Python")
-    print_latency(doc)
-    c = doc["cost"]
-    print(f"\ncost per million events, us-east-1, arm64 at {c['memory_mb']} MB, full batches of {c['batch_size']}, "
-          f"from the {c['backend']} figures; prices as of {c['prices_as_of']} (benches/prices.json)")
-    print(report.table(report.COST_HEADERS, report.cost_rows(c["per_kind"]), left=2))
-
-
-def print_latency(doc: dict[str, Any]) -> None:
-    """The warm records/s at each latency per AWS call, with what one call measured there."""
-    rows = report.latency_rows(doc["rust_over_python"])
-    if not rows:
-        return
-    lat, s = doc["latency"], doc["latency"]["settings"]
-    proxied = doc["io_floor_transact_write_ms"][lat["backend"]]["one_through_proxy_ms"]
-    print(f"\nwarm records/s with a fixed latency per AWS call, on {lat['backend']}: 0 ms is the run above; "
-          f"otherwise {s['warm_batches']} batches after {s['warmup_batches']}, every call through the proxy, "
-          "which waits that long before forwarding it\none record's TransactWriteItems through the proxy, median: "
-          + ", ".join(f"{v:.2f} ms at {k} ms" for k, v in proxied.items()))
-    print(report.table(report.LATENCY_HEADERS, rows, left=2))
 
 
 if __name__ == "__main__":

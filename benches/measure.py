@@ -1,17 +1,19 @@
 """Measuring one implementation of one function on one backend, under the Runtime API emulator.
 
 - cold start: exec -> first answer, the invocation queued before the exec (fresh process each);
-- warm: batches one after another on one process (as one Lambda instance takes them), after a
+- warm: batches (the front door: requests) one after another on one process (as one Lambda instance takes them), after a
   warm-up: per-invocation duration (handed out -> answered), p50/p99, records/s over the phase;
 - peak RSS: VmHWM of the process just before it is stopped;
 - calls per record: a short pass through the counting proxy;
 - warm at a latency: the warm batches again, every AWS call through the counting proxy waiting
   a fixed time before forwarding it (what the round trips cost where each takes that long).
-Every answer is checked: a valid batch must come back with no batchItemFailures.
+Every answer is checked: a valid batch must come back with no batchItemFailures, a request to
+the front door with 202 and its id.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import statistics
 import subprocess
@@ -24,7 +26,7 @@ from typing import Iterator
 import procs
 from backends import Backend
 from counting_proxy import CountingProxy
-from functions import Implementation, lambda_env
+from functions import WIRING, FrontDoor, Implementation, lambda_env
 from procs import BenchError
 from runtime_api import Invocation, InvocationFailed, RuntimeApi
 
@@ -72,11 +74,14 @@ class Instance:
 
 
 def check_answer(instance: Instance, inv: Invocation) -> None:
-    """A valid batch answers no failures; a valid single event answers null."""
+    """A valid batch answers no failures; a valid single event answers null; a valid request to
+    the front door answers 202 with the id it was sent."""
     try:
         answer = inv.json()
     except ValueError:
         raise instance.failure(f"answered no JSON: {inv.body[:200]!r}") from None
+    if WIRING[instance.impl.function.name] == "http":
+        return check_http_answer(instance, inv, answer)
     is_batch = inv.payload.startswith(b'{"Records"')
     if is_batch and answer != {"batchItemFailures": []}:
         if instance.backend == "moto" and answer.get("batchItemFailures"):
@@ -88,6 +93,17 @@ def check_answer(instance: Instance, inv: Invocation) -> None:
         raise instance.failure(f"a valid batch came back with failures: {answer}")
     if not is_batch and answer is not None:
         raise instance.failure(f"a valid event answered {answer}, not null")
+
+
+def check_http_answer(instance: Instance, inv: Invocation, answer: object) -> None:
+    """202, JSON, and the body's `id` the one the request carried (a fresh id: never a retry)."""
+    sent = FrontDoor.sent_id(inv.payload)
+    try:
+        assert isinstance(answer, dict) and answer.get("statusCode") == 202
+        assert answer["headers"]["content-type"] == "application/json"
+        assert json.loads(answer["body"]) == {"id": sent}
+    except (AssertionError, KeyError, TypeError, ValueError):
+        raise instance.failure(f"a valid request (id {sent}) was answered {answer}, not 202 with its id") from None
 
 
 @contextmanager

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 import platform
+import subprocess
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Optional
@@ -117,3 +118,78 @@ def cost_rows(costs: list[dict[str, Any]]) -> list[list[str]]:
 
 
 COST_HEADERS = ["kind (per million events)", "impl", "Lambda $", "SQS $", "DynamoDB $", "EventBridge $", "total $"]
+
+
+def warn_about(doc: dict[str, Any]) -> None:
+    """What makes figures doubtful, said after the tables."""
+    if doc["rebuilt_during_run"]:
+        print(f"\nwarning: {', '.join(doc['rebuilt_during_run'])} rebuilt during the run: "
+              "its rows mix two builds; run again", file=sys.stderr)
+    for r in doc["results"]:
+        if r["floor_ratio"] is not None and r["floor_ratio"] < 1:
+            print(f"warning: {r['function']} ({r['implementation']}) on {r['backend']} is faster than "
+                  f"{r['critical_path_round_trips']} round trips: update CRITICAL_PATH_ROUND_TRIPS "
+                  "in benches/functions.py", file=sys.stderr)
+    load = doc["machine"]["loadavg_at_end"][0]
+    if load > 0.5 * (doc["machine"]["nproc"] or 1):
+        print(f"warning: load average {load:.1f} at the end: other processes shared the CPUs", file=sys.stderr)
+
+
+def print_report(doc: dict[str, Any]) -> None:
+    m, b = doc["machine"], doc["builds"]
+    print(f"\nmoebi Lambda bench — {b['commit'][:12]}{' (with changes)' if b['dirty'] else ''} — {m['date']} — {m['nproc']} x {m['cpu_model']}, Linux {m['kernel']}, "
+          f"load {m['loadavg_at_start'][0]:.2f} -> {m['loadavg_at_end'][0]:.2f}")
+    for backend, s in doc["settings"].items():
+        print(f"{backend}: batches of {s['batch_size']} records; warm: {s['warm_batches']} batches after "
+              f"{s['warmup_batches']} (+ {s['single_invocations']} single records); cold: median of "
+              f"{s['cold_repeats']}; durations from handed out to answered")
+    http = doc["settings_per_request"]
+    for backend, s in http["by_backend"].items():
+        print(f"{', '.join(http['functions'])} on {backend}: one HTTP API request per invocation; warm: "
+              f"{s['warm_batches']} requests after {s['warmup_batches']}; cold: median of {s['cold_repeats']}; "
+              "its cold 1 is exec -> the first request's answer, warm p50/p99 per request, rec/s requests/s, "
+              "calls per request")
+    print("bootstraps: " + ", ".join(f"{fn} {v['sha256'][:8]} built {v['mtime'][:16]}" for fn, v in b.items()
+                                     if isinstance(v, dict)))
+    print()
+    print(table(RESULT_HEADERS, result_rows(doc["results"])))
+    unzipped = sorted({r["function"] for r in doc["results"] if r["zip_text"].startswith("not built")})
+    if unzipped:
+        print(f"zip arm64 of {', '.join(unzipped)}: not built: run make build")
+    for r in doc["results"]:
+        if r["wiring"] == "http":
+            floor = doc["io_floor_transact_write_ms"][r["backend"]]
+            print(f"{r['function']} on {r['backend']}: exec -> first answer {ms(r['cold_1_ms'])} ms, of which "
+                  f"{ms(r['cold_1_init_ms'])} ms until it asks for the request (init), the rest the request: its "
+                  f"PutItem, then its PutEvents (the emulator's alone: {floor['put_events_ms']:.1f} ms warm); "
+                  f"zip arm64 {'not built' if r['zip_bytes'] is None else format(r['zip_bytes'], ',') + ' bytes'}")
+    print("package: the x86_64 bootstrap (Rust); the handler's .py files (Python: boto3 and awslambdaric "
+          "come with the Lambda runtime)")
+    print("\nfloor x = warm p50 / the round trips on its critical path, each the emulator's median TransactWriteItems "
+          "(raw http.client) for one record, or for one carrying the batch, or its PutEvents of the front door's "
+          "event: " + ", ".join(f"{b} {v['one_ms']:.3f} ms and {v['batch_ms']:.3f} ms for {v['batch']}"
+                                + (f", PutEvents {v['put_events_ms']:.3f} ms" if "put_events_ms" in v else "")
+                                for b, v in doc["io_floor_transact_write_ms"].items()))
+    print("critical paths: " + ", ".join(f"{k} {v}" for k, v in doc["critical_path_round_trips"].items()))
+    for r in doc["rust_over_python"]:
+        print(f"{r['function']} on {r['backend']}: Rust handles {r['rust_over_python_records_per_s']:.2f}x "
+              "the records/s of Python")
+    print_latency(doc)
+    c = doc["cost"]
+    print(f"\ncost per million events, us-east-1, arm64 at {c['memory_mb']} MB, full batches of {c['batch_size']}, "
+          f"from the {c['backend']} figures; prices as of {c['prices_as_of']} (benches/prices.json)")
+    print(table(COST_HEADERS, cost_rows(c["per_kind"]), left=2))
+
+
+def print_latency(doc: dict[str, Any]) -> None:
+    """The warm records/s at each latency per AWS call, with what one call measured there."""
+    rows = latency_rows(doc["rust_over_python"])
+    if not rows:
+        return
+    lat, s = doc["latency"], doc["latency"]["settings"]
+    proxied = doc["io_floor_transact_write_ms"][lat["backend"]]["one_through_proxy_ms"]
+    print(f"\nwarm records/s with a fixed latency per AWS call, on {lat['backend']}: 0 ms is the run above; "
+          f"otherwise {s['warm_batches']} batches after {s['warmup_batches']}, every call through the proxy, "
+          "which waits that long before forwarding it\none record's TransactWriteItems through the proxy, median: "
+          + ", ".join(f"{v:.2f} ms at {k} ms" for k, v in proxied.items()))
+    print(table(LATENCY_HEADERS, rows, left=2))
