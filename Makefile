@@ -62,7 +62,7 @@ RUN_FEATURES := --no-default-features --features cli
 run:
 	@ls $(TARGET_DIR)/debug/deps/libdynoxide*.rlib >/dev/null 2>&1 || echo "make run: first build:" \
 	  "compiling the embedded DynamoDB (dynoxide, with SQLite), the AWS SDK's DynamoDB client and" \
-	  "the CLI, about 6 minutes on 2 cores (docs/testing.md, 'The first build'); later runs start at once."
+	  "the CLI: 6 to 7 minutes on 2 cores (docs/testing.md, 'The first build'); later runs start at once."
 	CARGO_PROFILE_DEV_OPT_LEVEL=0 $(CARGO) build $(RUN_FEATURES) --bin moebi
 	@$(TARGET_DIR)/debug/moebi demo
 
