@@ -41,6 +41,7 @@ from counting_proxy import CountingProxy  # noqa: E402
 from functions import (CRITICAL_PATH_ROUND_TRIPS, PYTHON_PEERS, WIRING, Implementation, functions,  # noqa: E402
                        implementations)
 from procs import BenchError  # noqa: E402
+from put_events_sink import put_events_sink  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 BATCH_SIZE = 10  # infra/topology.json queues.batch_size
@@ -226,6 +227,15 @@ def run_backend(name: str, events_url: str, args: argparse.Namespace, s: measure
           f"{floors[name]['batch_ms']:.3f} ms for one carrying {s.batch_size}"
           + (f"; PutEvents of the front door's event {floors[name]['put_events_ms']:.3f} ms"
              if "put_events_ms" in floors[name] else ""), flush=True)
+    for fn in (f for f in fns if WIRING[f.name] == "http"):  # its first answer without moto's PutEvents
+        with backends.serving(name, args.moebi, args.moto, s.work, events_url) as backend, \
+                put_events_sink() as sink:
+            rust = implementations(fn, args.bootstraps, args.python, REPO / "benches" / "python")[0]
+            colds = measure.cold_starts(rust, dataclasses.replace(backend, eventbridge_url=sink), settings_for(fn.name, s), 1)
+            floors[name]["front_door_cold_1_sink_ms"] = measure.median_ms([c["first_answer_ms"] for c in colds])
+            each = ", ".join("%.1f" % c["first_answer_ms"] for c in colds)
+            print(f"{name}: front-door's exec -> first answer with PutEvents answered at once (a stand-in, not moto): "
+                  f"median {floors[name]['front_door_cold_1_sink_ms']:.1f} ms of {len(colds)} ({each})", flush=True)
     for fn in fns:
         for impl in implementations(fn, args.bootstraps, args.python, REPO / "benches" / "python"):
             fn.stock_added.clear()
