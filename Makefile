@@ -37,7 +37,7 @@ FUNCTIONS := chat-send moebi-reply stock-add stock-status front-door
 # Where cargo builds (honours CARGO_TARGET_DIR); evaluated only where used.
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: help run test test-rust test-faults test-faults-beside-infra test-lambda sim fuzz fmt lint build watch invoke emulator replay bench deploy clean
+.PHONY: help run test test-rust test-faults test-faults-beside-infra test-lambda sim load fuzz fmt lint build watch invoke emulator replay bench deploy clean
 
 help:
 	@echo "make run    play the seed's scenario on the embedded engine"
@@ -48,6 +48,7 @@ help:
 	@echo "make emulator | watch | invoke FN=chat-send EVENT=events/... REGION=us-east-1"
 	@echo "make sim    the deterministic simulation: SEEDS=1000 seeds, or SEED=n to replay one"
 	@echo "make fuzz   the decoders' property tests, CASES=100000 per property"
+	@echo "make load   an open-model load on the embedded engine: a sweep of rates, percentiles, the knee, plots (RATE=200 for one rate)"
 	@echo "make bench  functions vs a Python peer (speed, memory, size, calls, cost), engine, simulation"
 	@echo "make replay FILE=events/...   make deploy"
 	@echo "make deploy-emulator   the dress rehearsal: infra/ on MiniStack with the real bootstraps, the scenario on it"
@@ -101,6 +102,17 @@ test: $(MOTO) $(LAMBDA) $(AWSCLI) $(MINISTACK) $(MINISTACK_JWT)
 	  [ $$deploy -eq 0 ] || { echo "make test: deploy-emulator failed (above)"; exit 1; }
 	$(TIMED) "simulation (naive design)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --naive --seeds 1000
 	@scripts/timed.sh --table $(TIMES)
+
+# `moebi load` on the embedded engine (docs/performance.md, "Under load"): a sweep of offered
+# rates, LOAD_DURATION each on a fresh state, or one rate (RATE=200); percentiles overall, per
+# kind and per hop, the knee, and the plots (SVG and PNG) in LOAD_OUT. MIX=chat=1,add=1 SEED=n.
+LOAD_SWEEP    ?= 100,200,300,400,500,600,800
+LOAD_DURATION ?= 10s
+LOAD_OUT      ?= .moebi/load
+load:
+	$(CARGO) build --quiet --bin moebi
+	$(TARGET_DIR)/debug/moebi load $(if $(RATE),--rate $(RATE),--sweep $(LOAD_SWEEP)) \
+	  --duration $(LOAD_DURATION) --out $(LOAD_OUT) $(if $(SEED),--seed $(SEED)) $(if $(MIX),--mix $(MIX))
 
 # The decoders' property tests, long: CASES random and mutated payloads per property.
 CASES ?= 100000

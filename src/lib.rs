@@ -26,6 +26,8 @@
 //!   `engine::local` (an embedded DynamoDB, SQLite queues, an in-process bus) and
 //!   `engine::aws` (EventBridge and SQS through the AWS SDK) keep only what differs.
 //! - [`metric`]: what the functions count per invocation (the metrics), on both engines.
+//! - `load` (feature `load`): `moebi load`, the open-model load generator, its end-to-end
+//!   latency percentiles per kind and per hop, and its plots.
 //! - [`api`]: a client of the HTTP API (sign-in, tokens, the front door's routes), as the CLI's
 //!   `--engine api` uses it on AWS or the rehearsal's emulator.
 //! - [`client`]: what a participant or store does (send, read an inbox, add, ask), over any engine.
@@ -56,6 +58,8 @@ pub mod handler;
 pub mod invoke;
 #[cfg(feature = "function")]
 pub mod lambda;
+#[cfg(feature = "load")]
+pub mod load;
 pub mod metric;
 pub mod pattern;
 pub mod ports;

@@ -18,7 +18,7 @@ pub mod local;
 pub mod aws;
 
 pub use pump::settings;
-pub use trace::{Stats, Step, Trace, TraceStep};
+pub use trace::{Mark, Stats, Step, Trace, TraceStep};
 
 use std::sync::Arc;
 

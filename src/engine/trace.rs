@@ -36,11 +36,13 @@ pub enum Step {
     Permanent,
     /// Set aside as a dead letter.
     Dead,
+    /// Its effect was copied to another region by replication (the region of the step).
+    Replicated,
 }
 
 impl Step {
     /// Every step.
-    pub const ALL: [Step; 11] = [
+    pub const ALL: [Step; 12] = [
         Step::Published,
         Step::Arrived,
         Step::Forwarded,
@@ -52,6 +54,7 @@ impl Step {
         Step::Retryable,
         Step::Permanent,
         Step::Dead,
+        Step::Replicated,
     ];
 
     /// The step's name, as the journal stores it.
@@ -68,6 +71,7 @@ impl Step {
             Step::Retryable => "retryable",
             Step::Permanent => "permanent",
             Step::Dead => "dead",
+            Step::Replicated => "replicated",
         }
     }
 
@@ -107,6 +111,25 @@ pub struct TraceStep {
     pub detail: String,
     /// The function that handled it, for the handling steps.
     pub function: Option<Function>,
+}
+
+/// One step of the journal with the event it belongs to, as `moebi load` reads a whole run back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Mark {
+    /// When, in milliseconds since the epoch (to the microsecond).
+    pub at_ms: f64,
+    /// Where.
+    pub region: Region,
+    /// What.
+    pub step: Step,
+    /// The event (for a handling step, the event of the message handled).
+    pub event_id: Option<String>,
+    /// The event it answers (a reply's `in_reply_to`), when published.
+    pub cause: Option<String>,
+    /// The function, for the handling steps.
+    pub function: Option<Function>,
+    /// The rule, queue, error…
+    pub detail: String,
 }
 
 /// The path of one event, and of the events it caused (a bot's reply).

@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 mod api;
 mod chat;
 mod demo;
+#[cfg(feature = "load")]
+mod load;
 mod replay;
 mod serve;
 mod sim;
@@ -155,6 +157,9 @@ enum Command {
     /// Run the deterministic simulation: random schedules of every region (duplicates, crashes,
     /// lag, partitions, bad events), each checked for lost and doubled effects.
     Sim(sim::Request),
+    /// An open-model load: each event timed from when it was due to its effect; percentiles, plots.
+    #[cfg(feature = "load")]
+    Load(load::Request),
     /// Serve one region's embedded DynamoDB (<state>/<region>.dynamodb) on a loopback port
     /// until interrupted, with the table created: what `make bench` runs the functions against.
     ServeDynamodb {
@@ -323,6 +328,8 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             let topology = load_topology(cli.topology.as_deref())?;
             sim::command(&topology, *request).map_err(|e| Failure(e, 1))
         }
+        #[cfg(feature = "load")]
+        Command::Load(request) => load::command(&cli, request).await,
         Command::ServeDynamodb { region, table } => serve::dynamodb(&cli, region, table).await,
         #[cfg(feature = "aws")]
         Command::Setup => {

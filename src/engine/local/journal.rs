@@ -20,7 +20,7 @@ use crate::topology::Function;
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS journal (
     seq        INTEGER PRIMARY KEY AUTOINCREMENT,
-    at_ms      INTEGER NOT NULL,
+    at_ms      REAL NOT NULL,
     region     TEXT NOT NULL,
     step       TEXT NOT NULL,
     detail     TEXT NOT NULL,
@@ -71,8 +71,10 @@ impl<'a> Entry<'a> {
     }
 }
 
-fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+/// Now, in milliseconds since the epoch, to the microsecond (`moebi load` measures hops of a
+/// few milliseconds).
+fn now_ms() -> f64 {
+    chrono::Utc::now().timestamp_micros() as f64 / 1000.0
 }
 
 /// Writes a step. The journal only explains: a step it cannot write is logged, and what the
@@ -149,7 +151,7 @@ pub(super) fn about(envelope: &Value) -> (Option<&str>, Option<&str>, String) {
     (id, cause, summary)
 }
 
-type Row = (i64, String, String, String, Option<String>);
+type Row = (f64, String, String, String, Option<String>);
 
 impl StateDb {
     /// Journals an invocation made directly (`moebi replay`), as Lambda's Invoke would: not a
@@ -175,6 +177,72 @@ impl StateDb {
                 invocation(&conn, region, function, one, false)
             }
         }
+    }
+
+    /// Journals a page replication applied from `from` to `to`: each idempotency record among
+    /// its items (`applied#<function>#<event id>`) is that event's effect, now visible in `to`.
+    pub fn replicated(&self, from: &Region, to: &Region, keys: &[&str]) {
+        let effects: Vec<(&str, &str)> = keys
+            .iter()
+            .filter_map(|k| k.strip_prefix("applied#")?.split_once('#'))
+            .collect();
+        if effects.is_empty() {
+            return;
+        }
+        self.atomically(|| {
+            let conn = self.conn();
+            for (function, id) in effects {
+                let detail = format!("{function}'s effect, from {from}");
+                write(
+                    &conn,
+                    &Entry {
+                        event_id: Some(id),
+                        ..Entry::new(to.as_str(), Step::Replicated, detail)
+                    },
+                );
+            }
+        });
+    }
+
+    /// Every step of the journal in order, each with its event (a handling step's through the
+    /// message it handled): what `moebi load` reads a run back from.
+    pub fn marks(&self) -> Result<Vec<crate::engine::Mark>, EngineError> {
+        type Raw = (
+            f64,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            String,
+        );
+        let rows: Vec<Raw> = self
+            .conn()
+            .prepare(
+                "SELECT j.at_ms, j.region, j.step, COALESCE(j.event_id, q.event_id), j.cause, j.function, j.detail
+                 FROM journal j LEFT JOIN journal q
+                   ON j.event_id IS NULL AND j.message_id IS NOT NULL
+                      AND q.message_id = j.message_id AND q.step = 'queued'
+                 ORDER BY j.seq",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)))?
+                    .collect()
+            })
+            .map_err(|e| EngineError::state("cannot read the journal", e))?;
+        rows.into_iter()
+            .map(|(at_ms, region, step, event_id, cause, function, detail)| {
+                Ok(crate::engine::Mark {
+                    at_ms,
+                    region: region_of(&region)?,
+                    step: journaled(&step)?,
+                    event_id,
+                    cause,
+                    function: function.as_deref().map(function_of).transpose()?,
+                    detail,
+                })
+            })
+            .collect()
     }
 
     /// The path of event `id`: its steps in order, then those of each event it caused.
@@ -211,7 +279,8 @@ impl StateDb {
             .into_iter()
             .map(|(at_ms, region, step, detail, function)| {
                 Ok(TraceStep {
-                    at: chrono::DateTime::from_timestamp_millis(at_ms).unwrap_or_default(),
+                    at: chrono::DateTime::from_timestamp_micros((at_ms * 1000.0).round() as i64)
+                        .unwrap_or_default(),
                     region: region_of(&region)?,
                     step: journaled(&step)?,
                     detail,

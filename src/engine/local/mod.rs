@@ -127,10 +127,13 @@ impl LocalEngine {
                 },
             );
         }
+        let journal = queues.clone();
+        let witness: super::replicator::Witness =
+            Arc::new(move |from, to, keys| journal.replicated(from, to, keys));
         Ok(Self {
             topology,
             regions,
-            replicator: Replicator::new(replicas),
+            replicator: Replicator::new(replicas).witnessed(witness),
             queues,
             _lock: None,
         })
@@ -191,6 +194,11 @@ impl LocalEngine {
     /// (what waiting does); false when no message waits at all.
     pub fn tick(&self) -> Result<bool, EngineError> {
         self.queues.advance_clock()
+    }
+
+    /// Every step the journal holds, each with its event, in order (`moebi load`).
+    pub fn marks(&self) -> Result<Vec<super::Mark>, EngineError> {
+        self.queues.marks()
     }
 
     /// Sets the replication link from `from` to `to`.

@@ -39,6 +39,13 @@ pub(super) struct Write {
     write: TransactWriteItem,
 }
 
+impl Write {
+    /// The partition key of the item written.
+    pub(super) fn pk(&self) -> &str {
+        &self.key.0
+    }
+}
+
 fn built<T>(what: &str, r: Result<T, aws_sdk_dynamodb::error::BuildError>) -> Result<T, PortError> {
     r.map_err(|e| PortError::Storage {
         operation: format!("building {what}"),

@@ -57,8 +57,12 @@ pub enum Link {
     Partitioned,
 }
 
+/// What is told of each page replication applied: the source region, the target region, and
+/// the partition keys of the items written there (the embedded engine journals the
+/// idempotency records among them: when an effect became visible in each region).
+pub type Witness = std::sync::Arc<dyn Fn(&Region, &Region, &[&str]) + Send + Sync>;
+
 /// The replicator of a set of regions.
-#[derive(Debug)]
 pub struct Replicator {
     replicas: Vec<Replica>,
     links: Mutex<BTreeMap<(Region, Region), Link>>,
@@ -70,6 +74,17 @@ pub struct Replicator {
     cursors: Mutex<HashMap<(Region, Region, String), Cursor>>,
     /// Whether a page is applied as transactions ([`apply`]) or one write at a time.
     batched: bool,
+    witness: Option<Witness>,
+}
+
+impl std::fmt::Debug for Replicator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replicator")
+            .field("replicas", &self.replicas)
+            .field("batched", &self.batched)
+            .field("witnessed", &self.witness.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where the copy of one shard to one target was left.
@@ -110,7 +125,14 @@ impl Replicator {
             shards: Mutex::new(HashMap::new()),
             cursors: Mutex::new(HashMap::new()),
             batched: true,
+            witness: None,
         }
+    }
+
+    /// The same replicator, telling `witness` of every page it applies.
+    pub fn witnessed(mut self, witness: Witness) -> Self {
+        self.witness = Some(witness);
+        self
     }
 
     /// The same replicator for moto: each record applied alone (`PutItem`, `DeleteItem`), and
@@ -283,7 +305,15 @@ impl Replicator {
                 .rev()
                 .find_map(|r| r.dynamodb().and_then(|d| d.sequence_number()));
             if let Some(seq) = last {
+                let keys: Vec<String> = match &self.witness {
+                    Some(_) => writes.iter().map(|w| w.pk().to_owned()).collect(),
+                    None => Vec::new(),
+                };
                 applied += apply_all(from, to, writes, (shard, seq), self.batched).await?;
+                if let Some(witness) = &self.witness {
+                    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+                    witness(&from.region, &to.region, &keys);
+                }
                 cursor.position = Some(seq.to_owned());
             }
             read += taken;

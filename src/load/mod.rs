@@ -1,0 +1,76 @@
+//! `moebi load`: an open-model load generator, and the end-to-end latency it measures.
+//!
+//! - [`plan`]: the schedule. Event `i` is due `i / rate` s after the start whatever the system
+//!   does (k6's `constant-arrival-rate`), and its latency counts from that instant, not from
+//!   when it could be sent: a stall shows in full (no coordinated omission).
+//! - [`local`]: the embedded engine, driven while the schedule is published.
+//! - [`measure`]: each event's effect, where its user looks (the recipient's inbox, the
+//!   sender's for a bot's answer, the asker's for a question, every region's stock for an
+//!   add), and the time of each hop, read back from what the engine wrote down during the run.
+//! - [`report`]: HdrHistogram percentiles overall, per kind and per hop; the run second by
+//!   second; sent = applied once + failed, lost 0, doubled 0.
+//! - [`plot`]: the plots (SVG and PNG).
+
+pub mod local;
+pub mod measure;
+pub mod plan;
+pub mod plot;
+pub mod report;
+
+use std::path::Path;
+
+use crate::engine::local::LocalEngine;
+use crate::engine::EngineError;
+use crate::topology::Topology;
+
+pub use plan::{Kind, Mix, Plan};
+pub use report::Report;
+
+/// Why a load run could not be made or measured.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The request makes no schedule.
+    #[error("{0}")]
+    Plan(String),
+    /// The engine failed (not an event: the engine itself).
+    #[error(transparent)]
+    Engine(#[from] EngineError),
+    /// A plot could not be drawn or written.
+    #[error("plot {path}: {why}")]
+    Plot {
+        /// The file.
+        path: String,
+        /// Why.
+        why: String,
+    },
+}
+
+/// Where a run is, once a second.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// Since the start of the schedule.
+    pub elapsed: std::time::Duration,
+    /// Events sent.
+    pub sent: u64,
+    /// Records the functions handled (or failed).
+    pub handled: u64,
+}
+
+/// Runs `plan` on a fresh embedded engine under `dir` and measures it.
+pub async fn on_embedded(
+    plan: &Plan,
+    topology: &Topology,
+    dir: &Path,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report, LoadError> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| EngineError::state(format!("cannot clear {}", dir.display()), e))?;
+    }
+    let schedule = plan.schedule(topology)?;
+    let engine = LocalEngine::exclusive(dir, topology.clone()).await?;
+    let (outcomes, start_ms) = local::run(&engine, &schedule, progress).await?;
+    let mut report = Report::new(plan.rate, start_ms, &outcomes);
+    report.disagreements = local::check_state(&engine, &schedule, &outcomes).await?;
+    Ok(report)
+}
