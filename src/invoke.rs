@@ -187,8 +187,10 @@ pub async fn one_at_a_time<F: std::future::Future>(work: F) -> F::Output {
 /// Runs `function` on every record of an SQS batch; answers each record's result, in order.
 ///
 /// Records run concurrently, at most [`RECORDS_AT_ONCE`] at a time, in lanes: records that
-/// write the same item (one product's share, for stock-add) or carry the same event id go in
-/// one lane and run in the batch's order, so DynamoDB never cancels one for conflicting with
+/// carry the same event id go in one lane and run in the batch's order. Records writing the
+/// same item (adds to one product's share) run together: the store sends their total as one
+/// action beside each record's idempotency record (`store::coalesce`), and, should that fail,
+/// sends them alone one after another, so DynamoDB never cancels one for conflicting with
 /// another of the same batch. An inbox lists its entries by the time they were sent, so the
 /// order entries are written in never shows.
 pub async fn batch_of(
@@ -203,7 +205,7 @@ pub async fn batch_of(
         .iter()
         .map(|r| (r.message_id.clone().unwrap_or_default(), decode(r)))
         .collect();
-    let lanes = lanes(function, &decoded);
+    let lanes = lanes(&decoded);
     let mut results: Vec<Option<RecordResult>> = std::iter::repeat_with(|| None)
         .take(decoded.len())
         .collect();
@@ -229,18 +231,12 @@ pub async fn batch_of(
 
 /// The lanes of a batch: indexes of records, each lane in the batch's order, lanes in the
 /// order of their first record.
-fn lanes(
-    function: Function,
-    decoded: &[(String, Result<Event, ContractError>)],
-) -> Vec<Vec<usize>> {
+fn lanes(decoded: &[(String, Result<Event, ContractError>)]) -> Vec<Vec<usize>> {
     let mut lanes: Vec<Vec<usize>> = Vec::new();
     let mut by_key: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for (i, (_, event)) in decoded.iter().enumerate() {
         let key = match event {
-            Ok(Event::StockAdd(add)) if function == Function::StockAdd => {
-                format!("share#{}", add.product)
-            }
-            Ok(event) => format!("event#{}", event.id()),
+            Ok(event) => event.id().to_string(),
             // A record that does not decode fails alone, touching nothing.
             Err(_) => {
                 lanes.push(vec![i]);

@@ -1,6 +1,7 @@
-//! A batch's records in flight together: records of different products run at once, records
-//! of one product (one share item) one after another in the batch's order, a record that
-//! panics fails alone, and the simulation's `one_at_a_time` runs them one by one.
+//! A batch's records in flight together: records run at once, those of one product too (the
+//! store sends their total as one action: tests/coalesce.rs), a record delivered twice in one
+//! batch one after the other, a record that panics fails alone, and the simulation's
+//! `one_at_a_time` runs them one by one.
 
 mod support;
 
@@ -107,7 +108,7 @@ async fn run(slow: &Slow, batch: &SqsEvent) -> Vec<invoke::RecordResult> {
 }
 
 #[tokio::test]
-async fn records_of_different_products_run_together_and_one_products_in_order() {
+async fn records_run_together_and_one_event_delivered_twice_in_order() {
     let mut adds = Vec::new();
     for n in 1..=4 {
         adds.extend([("nike", n), ("puma", 10 + n), ("adidas", 20 + n)]);
@@ -121,16 +122,37 @@ async fn records_of_different_products_run_together_and_one_products_in_order() 
     let expected: Vec<String> = (0..adds.len()).map(|i| format!("m{i}")).collect();
     assert_eq!(ids, expected, "results in the batch's order");
     assert!(results.iter().all(|r| r.result.is_ok()));
+    {
+        let s = slow.state.lock().unwrap();
+        assert!(s.most_at_once > 1, "records ran one at a time");
+        assert!(
+            s.most_at_once <= RECORDS_AT_ONCE,
+            "{} in flight",
+            s.most_at_once
+        );
+        assert!(
+            s.most_per_product > 1,
+            "one product's adds ran one at a time: the store cannot sum them"
+        );
+    }
+
+    // One event delivered twice in a batch: the second waits for the first (its idempotency
+    // record decides), whatever else runs.
+    let twice = support::payloads::stock_add_batch(&[
+        ("same", "nike", 1),
+        ("other", "nike", 2),
+        ("same", "nike", 1),
+    ]);
+    let slow = Slow::default();
+    let results = run(&slow, &twice).await;
+    assert!(results.iter().all(|r| r.result.is_ok()));
     let s = slow.state.lock().unwrap();
-    assert!(s.most_at_once > 1, "records ran one at a time");
-    assert!(
-        s.most_at_once <= RECORDS_AT_ONCE,
-        "{} in flight",
-        s.most_at_once
+    assert_eq!(s.most_per_product, 2, "the other add ran beside the first");
+    assert_eq!(
+        s.order["nike"],
+        [1, 2, 1],
+        "the redelivery ran after the first"
     );
-    assert_eq!(s.most_per_product, 1, "one product's adds overlapped");
-    assert_eq!(s.order["nike"], [1, 2, 3, 4]);
-    assert_eq!(s.order["puma"], [11, 12, 13, 14]);
 }
 
 #[tokio::test]

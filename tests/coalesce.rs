@@ -1,6 +1,6 @@
 //! Group commit on the embedded DynamoDB: a batch's records share one `TransactWriteItems`,
-//! and each still gets its own verdict (applied, duplicate, id reused, overflow), with the
-//! records of one share never in one transaction.
+//! and each still gets its own verdict (applied, duplicate, id reused, overflow); adds to one
+//! share go as one action of their total, beside each record's idempotency record.
 
 mod support;
 
@@ -159,9 +159,9 @@ async fn a_batch_shares_one_transaction_and_each_record_keeps_its_own_verdict() 
             Ok(Outcome::Applied),
         ]
     );
-    // first: six in flight (pa's second waits its turn in its lane), cancelled by four
-    // conditions; then new-a and new-c together; then new-b
-    assert_eq!(sent.take(), 3);
+    // first: all seven in flight (pa's two adds as one action of 11), cancelled by four
+    // conditions; then new-a, new-b and new-c together
+    assert_eq!(sent.take(), 2);
 
     // AND the shares hold exactly what was applied once
     let qty = |p: &str| {
@@ -210,4 +210,99 @@ async fn records_waiting_for_a_leader_that_is_dropped_are_sent_alone() {
     // THEN the record that joined it is sent alone, not left waiting
     let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), joined).await;
     assert!(matches!(outcome, Ok(Ok(Outcome::Applied))), "{outcome:?}");
+}
+
+async fn store_counting(
+    dir: &std::path::Path,
+) -> (EmbeddedDynamo, DynamoStore, Transactions, Region) {
+    let db = EmbeddedDynamo::open(&dir.join("dynamo.db")).unwrap();
+    let east = Region::parse("us-east-1").unwrap();
+    let sent = Transactions::default();
+    let client = db.dynamo(&east);
+    let config = client
+        .config()
+        .to_builder()
+        .interceptor(sent.clone())
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    moebi::store::schema::ensure_table(&client, "moebi")
+        .await
+        .unwrap();
+    (
+        db,
+        DynamoStore::new(east.clone(), "moebi", client),
+        sent,
+        east,
+    )
+}
+
+#[tokio::test]
+async fn adds_to_a_few_products_cost_one_transaction_and_a_refused_total_is_split() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_db, store, sent, east) = store_counting(dir.path()).await;
+    let qty = |p: &str| {
+        let store = &store;
+        let p = Product::parse(p).unwrap();
+        async move { store.shares(Some(&p)).await.unwrap()[0].qty }
+    };
+    // WHEN ten adds over five products arrive in one batch, a store adding the same few
+    // products over and over
+    let ids: Vec<String> = (0..10).map(|i| format!("mix-{i}")).collect();
+    let products = ["m0", "m1", "m2", "m3", "m4"];
+    let adds: Vec<(&str, &str, u64)> = (0..10)
+        .map(|i| (ids[i].as_str(), products[i % 5], 1 + i as u64))
+        .collect();
+    let results = run(&store, &batch(&adds)).await;
+    // THEN all are applied in one round trip, each share holding its records' sum
+    assert_eq!(results, vec![Ok(Outcome::Applied); 10]);
+    assert_eq!(
+        sent.take(),
+        1,
+        "ten adds over five products: one transaction"
+    );
+    assert_eq!(qty("m0").await, 1 + 6);
+    assert_eq!(qty("m4").await, 5 + 10);
+
+    // WHEN the same batch is delivered again, with one new add to m0
+    let mut again = adds.clone();
+    again.push(("mix-new", "m0", 100));
+    let results = run(&store, &batch(&again)).await;
+    // THEN the redeliveries are duplicates and the new add alone is applied
+    let mut expected = vec![Ok(Outcome::Duplicate); 10];
+    expected.push(Ok(Outcome::Applied));
+    assert_eq!(results, expected);
+    assert_eq!(qty("m0").await, 107);
+
+    // GIVEN a share 5 short of its limit
+    let full = Product::parse("full").unwrap();
+    store
+        .client()
+        .put_item()
+        .table_name("moebi")
+        .item("pk", AttributeValue::S(item::STOCK_PK.into()))
+        .item("sk", AttributeValue::S(item::share_sk(&full, &east)))
+        .item("product", AttributeValue::S("full".into()))
+        .item("region", AttributeValue::S("us-east-1".into()))
+        .item("qty", AttributeValue::N((MAX_SHARE - 5).to_string()))
+        .send()
+        .await
+        .unwrap();
+    sent.take();
+    // WHEN two adds would fit alone but not together
+    let results = run(
+        &store,
+        &batch(&[("f-1", "full", 3), ("f-2", "full", 4), ("f-3", "m1", 1)]),
+    )
+    .await;
+    // THEN the refused total is split: the first fits, the second overflows, the other share
+    // is not held back
+    assert_eq!(
+        results,
+        vec![
+            Ok(Outcome::Applied),
+            Err("Permanent.Overflow".into()),
+            Ok(Outcome::Applied)
+        ]
+    );
+    assert_eq!(qty("full").await, MAX_SHARE - 2);
 }

@@ -157,12 +157,15 @@ impl Inboxes for DynamoStore {
         }
         let put = put.build().map_err(build_error)?;
         // The entry has no condition of its own, so only the record's can cancel the transaction.
-        self.apply_once(key, TransactWriteItem::builder().put(put).build(), || {
-            PortError::Corrupt {
+        self.apply_once(
+            key,
+            TransactWriteItem::builder().put(put).build(),
+            None,
+            || PortError::Corrupt {
                 what: format!("the inbox of {owner}"),
                 source: Box::new(once::Refused::UnconditionalEntry),
-            }
-        })
+            },
+        )
         .await
     }
 
@@ -204,37 +207,60 @@ impl DynamoStore {
     ) -> Result<Outcome, PortError> {
         let q = u64::from(qty.get());
         let [(_, rep_at), (_, rep_in)] = self.stamp();
+        let share = Share {
+            table: self.table.clone(),
+            product: product.clone(),
+            region: share_region.clone(),
+            rep: [rep_at, rep_in],
+        };
+        let effect = share.adding(q).map_err(build_error)?;
+        // A batch's records adding to the same share may send one action of their total
+        // ([`coalesce::Sum`]), if it still fits.
+        let update = move |total: u64| share.adding(total).ok();
+        let sum = coalesce::Sum {
+            qty: q,
+            build: Box::new(update),
+        };
+        self.apply_once(key, effect, Some(sum), || PortError::Overflow {
+            product: product.clone(),
+            limit: MAX_SHARE,
+        })
+        .await
+    }
+}
+
+/// A stock share's item, and the stamp of the write adding to it.
+struct Share {
+    table: String,
+    product: Product,
+    region: Region,
+    rep: [aws_sdk_dynamodb::types::AttributeValue; 2],
+}
+
+impl Share {
+    /// The update adding `qty`, on condition that the share still fits once it is added.
+    fn adding(&self, qty: u64) -> Result<TransactWriteItem, aws_sdk_dynamodb::error::BuildError> {
         let update = Update::builder()
             .table_name(&self.table)
             .key("pk", s(item::STOCK_PK))
-            .key("sk", s(item::share_sk(product, share_region)))
+            .key("sk", s(item::share_sk(&self.product, &self.region)))
             .update_expression(
                 "SET #product = :product, #region = :region, #rep_at = :rep_at, #rep_in = :rep_in ADD #qty :qty",
             )
-            // The share must still fit once `qty` is added.
             .condition_expression("attribute_not_exists(#qty) OR #qty <= :limit")
             .expression_attribute_names("#product", "product")
             .expression_attribute_names("#region", "region")
             .expression_attribute_names("#qty", "qty")
             .expression_attribute_names("#rep_at", REP_AT)
             .expression_attribute_names("#rep_in", REP_IN)
-            .expression_attribute_values(":product", s(product.as_str()))
-            .expression_attribute_values(":region", s(share_region.as_str()))
-            .expression_attribute_values(":qty", n(q))
-            .expression_attribute_values(":limit", n(MAX_SHARE - q))
-            .expression_attribute_values(":rep_at", rep_at)
-            .expression_attribute_values(":rep_in", rep_in)
-            .build()
-            .map_err(build_error)?;
-        self.apply_once(
-            key,
-            TransactWriteItem::builder().update(update).build(),
-            || PortError::Overflow {
-                product: product.clone(),
-                limit: MAX_SHARE,
-            },
-        )
-        .await
+            .expression_attribute_values(":product", s(self.product.as_str()))
+            .expression_attribute_values(":region", s(self.region.as_str()))
+            .expression_attribute_values(":qty", n(qty))
+            .expression_attribute_values(":limit", n(MAX_SHARE.saturating_sub(qty)))
+            .expression_attribute_values(":rep_at", self.rep[0].clone())
+            .expression_attribute_values(":rep_in", self.rep[1].clone())
+            .build()?;
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 }
 

@@ -38,16 +38,18 @@ impl DynamoStore {
 
     /// Writes `effect` and the idempotency record of `key` in one transaction, shared with
     /// the other records in flight ([`coalesce`]). A failed condition on the record means the
-    /// effect was applied before; one on the effect is answered by `on_effect_condition`.
+    /// effect was applied before; one on the effect is answered by `on_effect_condition`. An
+    /// effect that is a [`coalesce::Sum`] may share its action with others adding to its item.
     pub(super) async fn apply_once(
         &self,
         key: &EffectKey,
         effect: TransactWriteItem,
+        sum: Option<coalesce::Sum>,
         on_effect_condition: impl FnOnce() -> PortError,
     ) -> Result<Outcome, PortError> {
         let record = self.applied_record(key)?;
         let items = [effect.clone(), record.clone()];
-        match self.coalescer.submit(&self.dynamo, items).await {
+        match self.coalescer.submit(&self.dynamo, items, sum).await {
             coalesce::Verdict::Applied => Ok(Outcome::Applied),
             coalesce::Verdict::Cancelled(reasons) => {
                 let [effect_reason, record_reason] = *reasons;
@@ -59,9 +61,15 @@ impl DynamoStore {
                 .await
                 .unwrap_or_else(|| Err(cancelled_without_condition()))
             }
-            coalesce::Verdict::Alone => {
-                self.apply_alone(key, effect, record, on_effect_condition)
-                    .await
+            coalesce::Verdict::Alone(mut turn) => {
+                // After the record before it that writes the same item, if any; the turn is
+                // held until this one is done.
+                turn.wait().await;
+                let result = self
+                    .apply_alone(key, effect, record, on_effect_condition)
+                    .await;
+                drop(turn);
+                result
             }
         }
     }
