@@ -184,6 +184,18 @@ def functions(topology: dict[str, Any]) -> list[Function | FrontDoor]:
     ]
 
 
+MIXED_PRODUCTS = 5
+
+
+def mixed(fn: Function, products: int = MIXED_PRODUCTS) -> Function:
+    """stock-add as a store adding a few products over and over: record i of a batch adds to
+    `mix-{i % products}` (a batch of 10: two adds to each of 5 shares), beside the distinct
+    products (`bench-{i}`) of `fn`."""
+    store = fn.detail_of(0)["store"]
+    return Function(fn.name, fn.kind, fn.region,
+                    lambda i: {"id": str(uuid.uuid4()), "store": store, "product": f"mix-{i % products}", "qty": 3})
+
+
 @dataclass
 class Implementation:
     """How to start one implementation of a function."""

@@ -38,8 +38,8 @@ import measure  # noqa: E402
 import report  # noqa: E402
 from backends import Backend  # noqa: E402
 from counting_proxy import CountingProxy  # noqa: E402
-from functions import (CRITICAL_PATH_ROUND_TRIPS, PYTHON_PEERS, WIRING, Implementation, functions,  # noqa: E402
-                       implementations)
+from functions import (CRITICAL_PATH_ROUND_TRIPS, MIXED_PRODUCTS, PYTHON_PEERS, WIRING,  # noqa: E402
+                       Implementation, functions, implementations, mixed)
 from procs import BenchError  # noqa: E402
 from put_events_sink import put_events_sink  # noqa: E402
 
@@ -246,6 +246,29 @@ def run_backend(name: str, events_url: str, args: argparse.Namespace, s: measure
                                                                 args.latency_ms, results[-1])
                 if fn.name == "stock-add":
                     check_stock(backend, fn, impl.language)
+                if name == LATENCY_BACKEND and fn.name == "stock-add":
+                    results[-1]["mixed"] = mixed_runs(impl, backend, at_latency(s, args.quick), args.latency_ms)
+
+
+def mixed_runs(impl: Implementation, backend: Backend, s: measure.Settings,
+               latencies_ms: list[float]) -> dict[str, Any]:
+    """stock-add's warm records/s on batches over a few products ([`mixed`]) at each latency per
+    AWS call, through the counting proxy (0 ms too), with its TransactWriteItems per batch."""
+    fn = mixed(impl.function)
+    impl = dataclasses.replace(impl, function=fn)
+    out: dict[str, Any] = {"products": MIXED_PRODUCTS, "by_latency_ms": {}}
+    for latency in latencies_ms:
+        print(f"  stock-add ({impl.language}) on {backend.name}: {s.warm_batches} warm batches over "
+              f"{MIXED_PRODUCTS} products at {latency:g} ms per call", flush=True)
+        warm = measure.warm_at_latency(impl, backend, s, latency)
+        out["by_latency_ms"][latency_key(latency)] = {
+            "records_per_s": warm.records / (warm.wall_ns / 1e9),
+            "warm_p50_ms": measure.percentile(warm.durations_ns, 50), "warm_batches": len(warm.durations_ns)}
+    calls = measure.calls_per_record(impl, backend, s)
+    transact = calls.get("DynamoDB_20120810.TransactWriteItems", {}).get("calls", 0.0)
+    out["transact_write_items_per_batch"] = transact * s.batch_size
+    check_stock(backend, fn, f"{impl.language}, {MIXED_PRODUCTS} products")
+    return out
 
 
 def check_stock(backend: Backend, added: Any, language: str) -> None:

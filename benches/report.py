@@ -175,6 +175,7 @@ def print_report(doc: dict[str, Any]) -> None:
         print(f"{r['function']} on {r['backend']}: Rust handles {r['rust_over_python_records_per_s']:.2f}x "
               "the records/s of Python")
     print_latency(doc)
+    print_mixed(doc)
     c = doc["cost"]
     print(f"\ncost per million events, us-east-1, arm64 at {c['memory_mb']} MB, full batches of {c['batch_size']}, "
           f"from the {c['backend']} figures; prices as of {c['prices_as_of']} (benches/prices.json)")
@@ -193,3 +194,22 @@ def print_latency(doc: dict[str, Any]) -> None:
           "which waits that long before forwarding it\none record's TransactWriteItems through the proxy, median: "
           + ", ".join(f"{v:.2f} ms at {k} ms" for k, v in proxied.items()))
     print(table(LATENCY_HEADERS, rows, left=2))
+
+
+def print_mixed(doc: dict[str, Any]) -> None:
+    """stock-add on batches over a few products beside distinct ones, at each latency per call."""
+    adds = {r["implementation"]: r for r in doc["results"] if r["function"] == "stock-add" and "mixed" in r}
+    if not adds:
+        return
+    products = next(iter(adds.values()))["mixed"]["products"]
+    print(f"\nstock-add, batches of 10 over {products} products (two adds to each share) beside 10 distinct "
+          "products: warm records/s, every call through the proxy; TransactWriteItems per batch on the mix")
+    rows = []
+    for language, r in sorted(adds.items(), reverse=True):
+        for latency, m in r["mixed"]["by_latency_ms"].items():
+            distinct = r.get("by_latency_ms", {}).get(latency, {}).get("records_per_s")
+            rows.append([language, f"{latency} ms", f"{distinct:.0f}" if distinct else "-",
+                         f"{m['records_per_s']:.0f}", f"{m['records_per_s'] / distinct:.2f}" if distinct else "-",
+                         f"{m['warm_p50_ms']:.1f}", f"{r['mixed']['transact_write_items_per_batch']:.1f}"])
+    print(table(["", "per call", "distinct rec/s", f"{products} products rec/s", "mix/distinct",
+                 "mix p50 ms", "transactions/batch"], rows, left=2))
