@@ -37,7 +37,7 @@ FUNCTIONS := chat-send moebi-reply stock-add stock-status front-door
 # Where cargo builds (honours CARGO_TARGET_DIR); evaluated only where used.
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: help run test test-rust test-faults test-faults-beside-infra test-lambda sim load fuzz fmt lint build watch invoke emulator replay bench deploy clean
+.PHONY: help run test test-rust test-faults test-faults-beside-infra test-lambda sim load load-rehearsal fuzz fmt lint build watch invoke emulator replay bench deploy clean
 
 help:
 	@echo "make run    play the seed's scenario on the embedded engine"
@@ -113,6 +113,16 @@ load:
 	$(CARGO) build --quiet --bin moebi
 	$(TARGET_DIR)/debug/moebi load $(if $(RATE),--rate $(RATE),--sweep $(LOAD_SWEEP)) \
 	  --duration $(LOAD_DURATION) --out $(LOAD_OUT) $(if $(SEED),--seed $(SEED)) $(if $(MIX),--mix $(MIX))
+
+# `moebi load` through the rehearsal's HTTP APIs (after `make deploy-emulator KEEP=1`): a sweep
+# with the Rust functions, then with the Python peers of stock-add and chat-send in their place,
+# both curves in one plot (scripts/load-rehearsal.sh). LOAD_SWEEP, LOAD_DURATION, LOAD_OUT, SEED.
+load-rehearsal: $(AWSCLI) $(BENCH_PY)
+	$(CARGO) build --quiet --bin moebi
+	MOEBI="$(TARGET_DIR)/debug/moebi" AWS_CLI="$(AWSCLI)" BENCH_PYTHON="$(BENCH_PY)" \
+	  ARTIFACTS_DIR="$(or $(ARTIFACTS_DIR),$(DEBUG_ZIPS_DIR))" \
+	  $(if $(LOAD_SWEEP_REHEARSAL),LOAD_SWEEP=$(LOAD_SWEEP_REHEARSAL)) LOAD_DURATION=$(LOAD_DURATION) \
+	  LOAD_OUT=$(abspath $(LOAD_OUT))-rehearsal scripts/load-rehearsal.sh
 
 # The decoders' property tests, long: CASES random and mutated payloads per property.
 CASES ?= 100000

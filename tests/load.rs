@@ -45,7 +45,7 @@ async fn a_short_load_applies_every_event_once_and_draws_its_plots() {
     }
     // Every hop was seen: published, routed, received, handled, replicated (adds), answered
     // (the bot's replies).
-    for (name, h) in load::measure::HOPS.iter().zip(&report.hops) {
+    for (name, h) in report.hop_names.iter().zip(&report.hops) {
         assert!(!h.is_empty(), "hop {name} never timed");
     }
     let kinds = vec![("all".to_owned(), &report.overall)];
@@ -77,10 +77,11 @@ fn moebi_load_sweeps_reports_the_knee_and_refuses_a_bad_request_by_name() {
     );
     assert!(text.contains("seed 3"), "{text}");
     assert_eq!(text.matches("lost 0, doubled 0").count(), 2, "{text}");
-    assert!(text.contains("knee: "), "{text}");
+    assert!(text.contains("knee (embedded engine): "), "{text}");
     for file in [
         "sweep.svg",
         "sweep.png",
+        "sweep.json",
         "rate-20/latency-over-time.png",
         "rate-40/percentiles.svg",
         "rate-40/report.txt",

@@ -26,7 +26,10 @@ MAX_QTY = 1_000_000
 MAX_PRODUCT_CHARS = 64
 MAX_TEXT_CHARS = 4096
 
-_DEFAULT_TOPOLOGY = Path(__file__).resolve().parents[2] / "infra" / "topology.json"
+# Deployed as a Lambda zip (`make load-rehearsal`), the topology travels beside the handler;
+# in the repository it is infra/topology.json.
+_BESIDE = Path(__file__).resolve().parent / "topology.json"
+_DEFAULT_TOPOLOGY = _BESIDE if _BESIDE.exists() else Path(__file__).resolve().parents[2] / "infra" / "topology.json"
 TOPOLOGY: dict[str, Any] = json.loads(
     Path(os.environ.get("MOEBI_TOPOLOGY") or _DEFAULT_TOPOLOGY).read_text()
 )

@@ -190,6 +190,13 @@ impl ApiClient {
         Ok(self.session.access_token.clone())
     }
 
+    /// The user's API and a token with at least a minute to live: what a caller sending many
+    /// requests at once (`moebi load`) sends them with.
+    pub async fn credentials(&mut self) -> Result<(String, String), ApiError> {
+        let token = self.token().await?;
+        Ok((self.session.api.clone(), token))
+    }
+
     /// Calls `method path` with `body`; a refusal becomes [`ApiError::Refused`] with the API's words.
     async fn call(
         &mut self,

@@ -70,7 +70,8 @@ pub async fn run(
                 progress(Progress {
                     elapsed: start.elapsed(),
                     sent: sent_count.get(),
-                    handled,
+                    done: handled,
+                    done_what: "records handled or replicated",
                 });
             }
             if moved == 0 {

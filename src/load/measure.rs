@@ -10,7 +10,7 @@ use crate::topology::{Function, Topology};
 
 use super::plan::{Kind, Planned};
 
-/// The hops of an event's path, in order.
+/// The hops of an event's path on the embedded engine, in order, and what each is.
 pub const HOPS: [&str; 6] = [
     "published",
     "routed",
@@ -19,6 +19,9 @@ pub const HOPS: [&str; 6] = [
     "replicated",
     "answered",
 ];
+
+/// What [`HOPS`] are.
+pub const HOPS_HELP: &str = "published = due → on the bus; routed → on the function's queue (across regions); received → taken by the mapping; handled → applied; replicated → in every region (adds); answered → the bot's answer in the sender's inbox";
 
 /// What the load generator did with one event.
 #[derive(Debug, Clone)]
@@ -48,8 +51,8 @@ pub struct Outcome {
     pub applied: u32,
     /// Why it failed, when it did (refused by the bus, set aside as a dead letter).
     pub failure: Option<String>,
-    /// Each hop's time in ms ([`HOPS`]'s order), where the event took it.
-    pub hops: [Option<f64>; 6],
+    /// Each hop's time in ms (in the order of its target's hops), where the event took it.
+    pub hops: Vec<Option<f64>>,
 }
 
 impl Outcome {
@@ -144,7 +147,7 @@ pub fn outcome(topology: &Topology, planned: &Planned, sent: &Sent, marks: &Mark
         visible_ms: None,
         applied: 0,
         failure: sent.refused.clone(),
-        hops: [None; 6],
+        hops: vec![None; HOPS.len()],
     };
     if sent.refused.is_some() {
         return out;

@@ -11,6 +11,7 @@
 //!   second; sent = applied once + failed, lost 0, doubled 0.
 //! - [`plot`]: the plots (SVG and PNG).
 
+pub mod api;
 pub mod local;
 pub mod measure;
 pub mod plan;
@@ -52,8 +53,11 @@ pub struct Progress {
     pub elapsed: std::time::Duration,
     /// Events sent.
     pub sent: u64,
-    /// Records the functions handled (or failed).
-    pub handled: u64,
+    /// What has been done so far: records handled or replicated (embedded engine), requests
+    /// answered (the API).
+    pub done: u64,
+    /// What `done` counts.
+    pub done_what: &'static str,
 }
 
 /// Runs `plan` on a fresh embedded engine under `dir` and measures it.
@@ -70,7 +74,29 @@ pub async fn on_embedded(
     let schedule = plan.schedule(topology)?;
     let engine = LocalEngine::exclusive(dir, topology.clone()).await?;
     let (outcomes, start_ms) = local::run(&engine, &schedule, progress).await?;
-    let mut report = Report::new(plan.rate, start_ms, &outcomes);
+    let hops = (&measure::HOPS[..], measure::HOPS_HELP);
+    let mut report = Report::new(plan.rate, start_ms, &outcomes, hops);
     report.disagreements = local::check_state(&engine, &schedule, &outcomes).await?;
+    Ok(report)
+}
+
+/// Runs `plan` through the HTTP APIs as the users signed in under `sessions`, and measures it
+/// from the stamps in each region's table (`stamps`), waiting up to `settle` for them.
+pub async fn through_api(
+    plan: &Plan,
+    topology: &Topology,
+    sessions: &Path,
+    stamps: &api::Stamps,
+    settle: std::time::Duration,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report, LoadError> {
+    let schedule = plan.schedule(topology)?;
+    let (sent, acknowledged, start_ms) = api::send(sessions, &schedule, progress).await?;
+    let outcomes = stamps
+        .outcomes(topology, &schedule, &sent, &acknowledged, settle)
+        .await?;
+    let hops = (&api::HOPS[..], api::HOPS_HELP);
+    let mut report = Report::new(plan.rate, start_ms, &outcomes, hops);
+    report.disagreements = stamps.check_stock(&schedule, &outcomes, settle).await?;
     Ok(report)
 }

@@ -196,7 +196,7 @@ impl Plan {
             let id = EventId::parse(&format!("load-{run}-{index}")).map_err(plan_error)?;
             let text = || Text::parse(&format!("load {index}")).map_err(plan_error);
             let product = |rng: &mut fastrand::Rng| {
-                Product::parse(&format!("load-{}", rng.u32(0..self.products.max(1))))
+                Product::parse(&format!("load-{run}-{}", rng.u32(0..self.products.max(1))))
                     .map_err(plan_error)
             };
             let (region, event) = match kind {

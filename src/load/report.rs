@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use hdrhistogram::Histogram;
 
-use super::measure::{Outcome, HOPS};
+use super::measure::Outcome;
 use super::plan::Kind;
 
 /// A latency histogram in microseconds, 3 significant figures, up to an hour.
@@ -60,7 +60,11 @@ pub struct Report {
     pub overall: Histogram<u64>,
     /// Latency per kind.
     pub kinds: BTreeMap<Kind, Histogram<u64>>,
-    /// Each hop's time ([`HOPS`]'s order).
+    /// The hops' names, in order.
+    pub hop_names: &'static [&'static str],
+    /// What the hops are.
+    pub hop_help: &'static str,
+    /// Each hop's time, in `hop_names`' order.
     pub hops: Vec<Histogram<u64>>,
     /// The run second by second.
     pub seconds: Vec<Second>,
@@ -69,8 +73,14 @@ pub struct Report {
 }
 
 impl Report {
-    /// The figures of `outcomes`, a run offered at `offered_rate` that started at `start_ms`.
-    pub fn new(offered_rate: f64, start_ms: f64, outcomes: &[Outcome]) -> Self {
+    /// The figures of `outcomes`, a run offered at `offered_rate` that started at `start_ms`,
+    /// whose events took the hops `hops` (names, then what they are).
+    pub fn new(
+        offered_rate: f64,
+        start_ms: f64,
+        outcomes: &[Outcome],
+        (hop_names, hop_help): (&'static [&'static str], &'static str),
+    ) -> Self {
         let mut r = Report {
             offered_rate,
             achieved_rate: 0.0,
@@ -82,7 +92,9 @@ impl Report {
             doubled: Vec::new(),
             overall: histogram(),
             kinds: BTreeMap::new(),
-            hops: HOPS.iter().map(|_| histogram()).collect(),
+            hop_names,
+            hop_help,
+            hops: hop_names.iter().map(|_| histogram()).collect(),
             seconds: Vec::new(),
             disagreements: Vec::new(),
         };
@@ -112,7 +124,7 @@ impl Report {
                 let done = slot(visible, &mut per_second);
                 per_second[done].0.completed += 1;
             }
-            for (h, hop) in r.hops.iter_mut().zip(o.hops) {
+            for (h, hop) in r.hops.iter_mut().zip(o.hops.iter().copied()) {
                 if let Some(ms) = hop {
                     record(h, ms);
                 }
@@ -203,9 +215,9 @@ impl Report {
         for (kind, h) in &self.kinds {
             row(&mut out, kind.name(), h);
         }
-        let _ = writeln!(out, "\nper hop (ms): published = due → on the bus; routed → on the function's queue (across regions); received → taken by the mapping; handled → applied; replicated → in every region (adds); answered → the bot's answer in the sender's inbox");
+        let _ = writeln!(out, "\nper hop (ms): {}", self.hop_help);
         let _ = writeln!(out, "{header}");
-        for (name, h) in HOPS.iter().zip(&self.hops) {
+        for (name, h) in self.hop_names.iter().zip(&self.hops) {
             row(&mut out, name, h);
         }
         out
@@ -213,7 +225,7 @@ impl Report {
 }
 
 /// One rate of a sweep.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct SweepPoint {
     /// Events per second offered.
     pub offered: f64,
@@ -296,12 +308,13 @@ mod tests {
             visible_ms: (applied > 0).then_some(5.0),
             applied,
             failure: None,
-            hops: [None; 6],
+            hops: Vec::new(),
         };
-        let r = Report::new(10.0, 0.0, &[outcome(0, 1), outcome(1, 1)]);
+        let hops = (&super::super::measure::HOPS[..], "");
+        let r = Report::new(10.0, 0.0, &[outcome(0, 1), outcome(1, 1)], hops);
         assert!(r.balanced());
         assert_eq!((r.once, r.overall.len()), (2, 2));
-        let r = Report::new(10.0, 0.0, &[outcome(0, 2), outcome(1, 0)]);
+        let r = Report::new(10.0, 0.0, &[outcome(0, 2), outcome(1, 0)], hops);
         assert!(!r.balanced());
         assert_eq!((r.doubled.clone(), r.lost.clone()), (vec![0], vec![1]));
     }

@@ -42,6 +42,52 @@ pub struct Request {
     /// Where the report, the plots and the runs' states go (default: <state>/load).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The sweep's name in its plot (default: what it drives).
+    #[arg(long)]
+    label: Option<String>,
+    /// Another sweep to draw beside this one, as NAME=FILE (a sweep.json an earlier sweep
+    /// wrote: the same load against other functions, say).
+    #[arg(long, value_name = "NAME=FILE")]
+    beside: Vec<String>,
+    /// Through the API: how long to wait for the last effects' stamps after the last answer.
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    settle: Duration,
+}
+
+/// What a run drives.
+enum Target {
+    /// The embedded engine, on a fresh state per run.
+    Embedded,
+    /// The HTTP APIs, as the users signed in under `sessions`; the stamps read from each
+    /// region's table.
+    Api {
+        sessions: PathBuf,
+        stamps: load::api::Stamps,
+        settle: Duration,
+    },
+}
+
+impl Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Embedded => "the embedded engine",
+            Target::Api { .. } => "the HTTP APIs",
+        }
+    }
+}
+
+/// Each region's table, read through the SDK (at `--endpoint-url` when given).
+async fn stamps(cli: &Cli, topology: &moebi::topology::Topology) -> load::api::Stamps {
+    let endpoint = cli.endpoint_url.clone();
+    let table = moebi::engine::aws::AwsConfig::for_cli(endpoint.clone())
+        .names
+        .table;
+    let mut clients = std::collections::HashMap::new();
+    for region in &topology.regions {
+        let config = moebi::sdk::load_default(region.as_str(), endpoint.as_deref()).await;
+        clients.insert(region.clone(), aws_sdk_dynamodb::Client::new(&config));
+    }
+    load::api::Stamps { table, clients }
 }
 
 /// Each name of `list` through `parse`, a bad one named with its option.
@@ -76,13 +122,22 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Runs the request, prints the report and writes the plots; fails when any event was lost
 /// or doubled, whatever the percentiles.
 pub async fn command(cli: &Cli, req: &Request) -> Result<(), Failure> {
-    if cli.engine != EngineKind::Local {
-        return Err(Failure(
-            "moebi load drives the embedded engine (--engine local); the AWS engine and the HTTP API are not yet targets (issue 27)".into(),
-            1,
-        ));
-    }
     let topology = crate::load_topology(cli.topology.as_deref())?;
+    let target = match cli.engine {
+        EngineKind::Local => Target::Embedded,
+        EngineKind::Api => Target::Api {
+            sessions: crate::api::sessions(cli),
+            stamps: stamps(cli, &topology).await,
+            settle: req.settle,
+        },
+        #[cfg(feature = "aws")]
+        EngineKind::Aws => {
+            return Err(Failure(
+                "moebi load drives the embedded engine (--engine local) or the HTTP APIs (--engine api, as the users signed in with moebi login); on AWS, clients go through the API".into(),
+                1,
+            ))
+        }
+    };
     let seed = req.seed.unwrap_or_else(|| fastrand::u64(..));
     let out = req.out.clone().unwrap_or_else(|| cli.state.join("load"));
     std::fs::create_dir_all(&out)
@@ -102,7 +157,8 @@ pub async fn command(cli: &Cli, req: &Request) -> Result<(), Failure> {
         seed,
     };
     println!(
-        "moebi load: the embedded engine, {} for {:?} at {} event(s)/s, mix {} over {} product(s), seed {seed} (--seed {seed} replays who sends what)",
+        "moebi load: {}, {} for {:?} at {} event(s)/s, mix {} over {} product(s), seed {seed} (--seed {seed} replays who sends what)",
+        target.name(),
         if rates.len() > 1 { "a sweep" } else { "an open model" },
         req.duration,
         rates.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "),
@@ -118,14 +174,18 @@ pub async fn command(cli: &Cli, req: &Request) -> Result<(), Failure> {
         } else {
             out.clone()
         };
-        let report = one_run(&plan, &topology, &dir).await?;
+        let report = one_run(&plan, &topology, &target, &dir).await?;
         if !report.balanced() {
             unbalanced += 1;
         }
         points.push(SweepPoint::of(&report));
     }
     if rates.len() > 1 {
-        sweep_report(&out, &points)?;
+        let label = req
+            .label
+            .clone()
+            .unwrap_or_else(|| target.name().trim_start_matches("the ").to_owned());
+        sweep_report(&out, &points, &label, &req.beside)?;
     }
     if unbalanced > 0 {
         return Err(Failure(
@@ -141,6 +201,7 @@ pub async fn command(cli: &Cli, req: &Request) -> Result<(), Failure> {
 async fn one_run(
     plan: &Plan,
     topology: &moebi::topology::Topology,
+    target: &Target,
     dir: &Path,
 ) -> Result<Report, Failure> {
     let failed = |e: load::LoadError| Failure(moebi::report(&e), 1);
@@ -150,10 +211,11 @@ async fn one_run(
     let total = (plan.rate * plan.duration.as_secs_f64()).floor() as u64;
     let mut progress = |p: Progress| {
         let line = format!(
-            "  {:>5.1} s: sent {}/{total}, records handled or replicated {}",
+            "  {:>5.1} s: sent {}/{total}, {} {}",
             p.elapsed.as_secs_f64(),
             p.sent,
-            p.handled
+            p.done_what,
+            p.done
         );
         let mut err = std::io::stderr();
         let _ = if terminal {
@@ -162,9 +224,17 @@ async fn one_run(
             writeln!(err, "{line}")
         };
     };
-    let report = load::on_embedded(plan, topology, &dir.join("state"), &mut progress)
-        .await
-        .map_err(failed)?;
+    let report = match target {
+        Target::Embedded => {
+            load::on_embedded(plan, topology, &dir.join("state"), &mut progress).await
+        }
+        Target::Api {
+            sessions,
+            stamps,
+            settle,
+        } => load::through_api(plan, topology, sessions, stamps, *settle, &mut progress).await,
+    }
+    .map_err(failed)?;
     if terminal {
         eprintln!();
     }
@@ -188,9 +258,29 @@ async fn one_run(
     Ok(report)
 }
 
-fn sweep_report(out: &Path, points: &[SweepPoint]) -> Result<(), Failure> {
+fn knee_line(label: &str, found: Option<(Option<f64>, f64)>) -> String {
+    match found {
+        Some((Some(good), bad)) => format!("knee ({label}): kept up at {good}/s, not at {bad}/s (effects under 95% of offered, or p99 over 4× the lightest load's)"),
+        Some((None, bad)) => format!("knee ({label}): below {bad}/s, the lightest rate of the sweep: it did not keep up"),
+        None => format!("knee ({label}): not reached: every rate kept up (effects at 95% of offered or more, p99 within 4× the lightest load's)"),
+    }
+}
+
+/// A sweep as `sweep.json` keeps it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Sweep {
+    label: String,
+    points: Vec<SweepPoint>,
+}
+
+fn sweep_report(
+    out: &Path,
+    points: &[SweepPoint],
+    label: &str,
+    beside: &[String],
+) -> Result<(), Failure> {
     println!(
-        "\n== the sweep\n{:>9} {:>9} {:>10} {:>9} {:>9}",
+        "\n== the sweep ({label})\n{:>9} {:>9} {:>10} {:>9} {:>9}",
         "offered/s", "sent/s", "effects/s", "p50 ms", "p99 ms"
     );
     for p in points {
@@ -199,24 +289,53 @@ fn sweep_report(out: &Path, points: &[SweepPoint]) -> Result<(), Failure> {
             p.offered, p.sent, p.completed, p.p50, p.p99
         );
     }
-    let found = knee(points);
-    match found {
-        Some((Some(good), bad)) => println!("knee: kept up at {good}/s, not at {bad}/s (effects under 95% of offered, or p99 over 4× the lightest load's)"),
-        Some((None, bad)) => println!("knee: below {bad}/s, the lightest rate of the sweep: it did not keep up"),
-        None => println!("knee: not reached: every rate kept up (effects at 95% of offered or more, p99 within 4× the lightest load's)"),
+    let failed = |what: String| Failure(what, 1);
+    let mine = Sweep {
+        label: label.to_owned(),
+        points: points.to_vec(),
+    };
+    let path = out.join("sweep.json");
+    std::fs::write(
+        &path,
+        serde_json::to_string_pretty(&mine).expect("a sweep serializes"),
+    )
+    .map_err(|e| failed(format!("cannot write {}: {e}", path.display())))?;
+    let mut sweeps = vec![mine];
+    for other in beside {
+        let (name, file) = other
+            .split_once('=')
+            .ok_or_else(|| failed(format!("--beside {other:?}: expected NAME=FILE")))?;
+        let text = std::fs::read_to_string(file)
+            .map_err(|e| failed(format!("--beside {name}: cannot read {file}: {e}")))?;
+        let mut sweep: Sweep = serde_json::from_str(&text)
+            .map_err(|e| failed(format!("--beside {name}: {file} is no sweep.json: {e}")))?;
+        sweep.label = name.to_owned();
+        sweeps.push(sweep);
     }
-    let curves = [Curve {
-        name: "embedded engine",
-        points,
-        knee: found,
-    }];
+    let knees: Vec<_> = sweeps.iter().map(|s| knee(&s.points)).collect();
+    for (s, k) in sweeps.iter().zip(&knees) {
+        println!("{}", knee_line(&s.label, *k));
+    }
+    let curves: Vec<Curve<'_>> = sweeps
+        .iter()
+        .zip(&knees)
+        .map(|(s, k)| Curve {
+            name: &s.label,
+            points: &s.points,
+            knee: *k,
+        })
+        .collect();
     let files = plot::sweep_plot(
         out,
         &curves,
         "moebi load: offered rate against effects and p99",
     )
     .map_err(|e| Failure(moebi::report(&e), 1))?;
-    println!("plot: {}", shown(&files));
+    println!(
+        "plot: {}, the sweep's figures: {}",
+        shown(&files),
+        path.display()
+    );
     Ok(())
 }
 
