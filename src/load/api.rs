@@ -29,6 +29,11 @@ pub const HOPS: [&str; 4] = ["accepted", "acknowledged", "handled", "answered"];
 /// What [`HOPS`] are.
 pub const HOPS_HELP: &str = "accepted = due → the front door's request record (API Gateway, the JWT authorizer, the function); acknowledged → the 202 back at the client (its PutEvents); handled → the effect applied in its region (from accepted: rules, forwarding across regions, the queue, the function); answered → the bot's answer in the sender's inbox. An add is timed to its store's region: global tables stamp no arrival, so its copies are checked, not timed";
 
+/// The hops of an event published on a bus directly (`--engine aws`), and what each is.
+pub const BUS_HOPS: [&str; 3] = ["published", "handled", "answered"];
+/// What [`BUS_HOPS`] are.
+pub const BUS_HOPS_HELP: &str = "published = due → PutEvents answered; handled → the effect applied in its region (rules, forwarding across regions, the queue, the function); answered → the bot's answer in the sender's inbox. An add is timed to its store's region; its copies are checked, not timed";
+
 /// Where the stamps are read: each region's table, through the SDK.
 pub struct Stamps {
     /// The table's name.
@@ -147,12 +152,16 @@ pub async fn send(
     Ok((sent, acknowledged, start_ms))
 }
 
-/// The stamps one event leaves: (region, pk) of each record to read.
-fn keys(topology: &Topology, p: &Planned) -> Vec<(Region, String)> {
+/// The stamps one event leaves: (region, pk) of each record to read: the front door's request
+/// record first when it went through the API (`front`), a bot's reply, the effect last.
+fn keys(topology: &Topology, p: &Planned, front: bool) -> Vec<(Region, String)> {
     let id = p.event.id();
     let home = |who| topology.home_of(who).cloned();
     let applied = |f: Function, id: &EventId| format!("applied#{}#{id}", f.name());
-    let mut out = vec![(p.region.clone(), format!("request#{id}"))];
+    let mut out = Vec::new();
+    if front {
+        out.push((p.region.clone(), format!("request#{id}")));
+    }
     let effect = match &p.event {
         Event::ChatSend(m) if p.kind == Kind::Moebi => {
             if let Some(h) = home(&m.from) {
@@ -240,20 +249,20 @@ impl Stamps {
     }
 
     /// Every event's outcome from its stamps, read until all answered events have theirs or
-    /// `settle` has passed since the last answer.
+    /// `settle` has passed since the last answer; `front`: sent through the API (its hops are
+    /// [`HOPS`]), else published on a bus directly ([`BUS_HOPS`]).
     pub async fn outcomes(
         &self,
         topology: &Topology,
-        schedule: &[Planned],
-        sent: &[Sent],
-        acknowledged: &[Option<f64>],
+        (schedule, sent, acknowledged): (&[Planned], &[Sent], &[Option<f64>]),
+        front: bool,
         settle: Duration,
     ) -> Result<Vec<Outcome>, LoadError> {
         let wanted: Vec<(Region, String)> = schedule
             .iter()
             .zip(sent)
             .filter(|(_, s)| s.refused.is_none())
-            .flat_map(|(p, _)| keys(topology, p))
+            .flat_map(|(p, _)| keys(topology, p, front))
             .collect();
         let deadline = Instant::now() + settle;
         let mut found = HashMap::new();
@@ -273,7 +282,7 @@ impl Stamps {
             .iter()
             .zip(sent)
             .zip(acknowledged)
-            .map(|((p, s), ack)| outcome(topology, p, s, *ack, &found))
+            .map(|((p, s), ack)| outcome(topology, p, s, *ack, front, &found))
             .collect())
     }
 }
@@ -283,22 +292,41 @@ fn outcome(
     p: &Planned,
     s: &Sent,
     acknowledged: Option<f64>,
+    front: bool,
     found: &HashMap<(Region, String), f64>,
 ) -> Outcome {
-    let stamps: Vec<Option<f64>> = keys(topology, p)
+    let stamps: Vec<Option<f64>> = keys(topology, p, front)
         .iter()
         .map(|k| found.get(k).copied())
         .collect();
     let gap = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
-    let accepted = stamps.first().copied().flatten();
+    let accepted = if front {
+        stamps.first().copied().flatten()
+    } else {
+        None
+    };
     let effect = stamps.last().copied().flatten();
     let (visible, answered) = match p.kind {
         // [request, reply in the sender's inbox, the bot's own]
         Kind::Moebi => {
-            let reply = stamps.get(1).copied().flatten();
+            let reply = stamps.get(usize::from(front)).copied().flatten();
             (reply, gap(effect, reply))
         }
         _ => (effect, None),
+    };
+    let hops = if front {
+        vec![
+            gap(Some(s.due_ms), accepted),
+            gap(accepted, acknowledged),
+            gap(accepted, effect),
+            answered,
+        ]
+    } else {
+        vec![
+            gap(Some(s.due_ms), acknowledged),
+            gap(acknowledged, effect),
+            answered,
+        ]
     };
     let complete = s.refused.is_none() && visible.is_some();
     Outcome {
@@ -309,12 +337,7 @@ fn outcome(
         visible_ms: visible,
         applied: u32::from(complete),
         failure: s.refused.clone(),
-        hops: vec![
-            gap(Some(s.due_ms), accepted),
-            gap(accepted, acknowledged),
-            gap(accepted, effect),
-            answered,
-        ],
+        hops,
     }
 }
 

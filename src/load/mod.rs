@@ -12,6 +12,7 @@
 //! - [`plot`]: the plots (SVG and PNG).
 
 pub mod api;
+pub mod bus;
 pub mod local;
 pub mod measure;
 pub mod plan;
@@ -93,9 +94,31 @@ pub async fn through_api(
     let schedule = plan.schedule(topology)?;
     let (sent, acknowledged, start_ms) = api::send(sessions, &schedule, progress).await?;
     let outcomes = stamps
-        .outcomes(topology, &schedule, &sent, &acknowledged, settle)
+        .outcomes(topology, (&schedule, &sent, &acknowledged), true, settle)
         .await?;
     let hops = (&api::HOPS[..], api::HOPS_HELP);
+    let mut report = Report::new(plan.rate, start_ms, &outcomes, hops);
+    report.disagreements = stamps.check_stock(&schedule, &outcomes, settle).await?;
+    Ok(report)
+}
+
+/// Runs `plan` on the AWS engine against an emulator (`moebi --engine aws --endpoint-url`):
+/// each event published on its sender's home bus when due, the engine's event source mappings
+/// pumped meanwhile; measured from the stamps in each region's table (`stamps`).
+pub async fn on_aws(
+    plan: &Plan,
+    topology: &Topology,
+    engine: &crate::engine::aws::AwsEngine,
+    stamps: &api::Stamps,
+    settle: std::time::Duration,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<Report, LoadError> {
+    let schedule = plan.schedule(topology)?;
+    let (sent, published, start_ms) = bus::run(engine, &schedule, progress).await?;
+    let outcomes = stamps
+        .outcomes(topology, (&schedule, &sent, &published), false, settle)
+        .await?;
+    let hops = (&api::BUS_HOPS[..], api::BUS_HOPS_HELP);
     let mut report = Report::new(plan.rate, start_ms, &outcomes, hops);
     report.disagreements = stamps.check_stock(&schedule, &outcomes, settle).await?;
     Ok(report)

@@ -6,6 +6,7 @@
 #![cfg(feature = "aws")]
 
 mod limits;
+mod load;
 mod setup;
 #[path = "../support/mod.rs"]
 mod support;

@@ -65,6 +65,13 @@ enum Target {
         stamps: load::api::Stamps,
         settle: Duration,
     },
+    /// The AWS engine against an emulator: buses, queues and tables of `moebi setup`, the
+    /// event source mappings pumped by the engine; the stamps read from each region's table.
+    Aws {
+        engine: Box<moebi::engine::aws::AwsEngine>,
+        stamps: load::api::Stamps,
+        settle: Duration,
+    },
 }
 
 impl Target {
@@ -72,6 +79,7 @@ impl Target {
         match self {
             Target::Embedded => "the embedded engine",
             Target::Api { .. } => "the HTTP APIs",
+            Target::Aws { .. } => "the AWS engine",
         }
     }
 }
@@ -130,13 +138,17 @@ pub async fn command(cli: &Cli, req: &Request) -> Result<(), Failure> {
             stamps: stamps(cli, &topology).await,
             settle: req.settle,
         },
-        #[cfg(feature = "aws")]
-        EngineKind::Aws => {
+        EngineKind::Aws if cli.endpoint_url.is_none() => {
             return Err(Failure(
-                "moebi load drives the embedded engine (--engine local) or the HTTP APIs (--engine api, as the users signed in with moebi login); on AWS, clients go through the API".into(),
+                "moebi --engine aws load pumps the queues itself, which needs an emulator (--endpoint-url); on AWS, load goes through the HTTP APIs (--engine api, as the users signed in with moebi login)".into(),
                 1,
             ))
         }
+        EngineKind::Aws => Target::Aws {
+            engine: Box::new(crate::aws_engine(cli, None).await?),
+            stamps: stamps(cli, &topology).await,
+            settle: req.settle,
+        },
     };
     let seed = req.seed.unwrap_or_else(|| fastrand::u64(..));
     let out = req.out.clone().unwrap_or_else(|| cli.state.join("load"));
@@ -233,6 +245,11 @@ async fn one_run(
             stamps,
             settle,
         } => load::through_api(plan, topology, sessions, stamps, *settle, &mut progress).await,
+        Target::Aws {
+            engine,
+            stamps,
+            settle,
+        } => load::on_aws(plan, topology, engine, stamps, *settle, &mut progress).await,
     }
     .map_err(failed)?;
     if terminal {
