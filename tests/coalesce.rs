@@ -83,20 +83,7 @@ async fn run(store: &DynamoStore, batch: &SqsEvent) -> Vec<Result<Outcome, Strin
 #[tokio::test]
 async fn a_batch_shares_one_transaction_and_each_record_keeps_its_own_verdict() {
     let dir = tempfile::tempdir().unwrap();
-    let db = EmbeddedDynamo::open(&dir.path().join("dynamo.db")).unwrap();
-    let east = Region::parse("us-east-1").unwrap();
-    let sent = Transactions::default();
-    let client = db.dynamo(&east);
-    let config = client
-        .config()
-        .to_builder()
-        .interceptor(sent.clone())
-        .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
-    moebi::store::schema::ensure_table(&client, "moebi")
-        .await
-        .unwrap();
-    let store = DynamoStore::new(east.clone(), "moebi", client);
+    let (_db, store, sent, east) = store_counting(dir.path()).await;
 
     // WHEN ten adds of ten products arrive in one batch
     let products = ["p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9"];
@@ -212,6 +199,7 @@ async fn records_waiting_for_a_leader_that_is_dropped_are_sent_alone() {
     assert!(matches!(outcome, Ok(Ok(Outcome::Applied))), "{outcome:?}");
 }
 
+/// A store on a fresh embedded DynamoDB, its `TransactWriteItems` counted.
 async fn store_counting(
     dir: &std::path::Path,
 ) -> (EmbeddedDynamo, DynamoStore, Transactions, Region) {

@@ -22,7 +22,7 @@ use crate::topology::{Function, Topology};
 
 use super::measure::{Outcome, Sent};
 use super::plan::{Kind, Planned};
-use super::{LoadError, Progress};
+use super::{wall_ms, LoadError, Progress};
 
 /// The hops through the API, and what each is.
 pub const HOPS: [&str; 4] = ["accepted", "acknowledged", "handled", "answered"];
@@ -40,10 +40,6 @@ pub struct Stamps {
     pub table: String,
     /// A DynamoDB client per region.
     pub clients: HashMap<Region, aws_sdk_dynamodb::Client>,
-}
-
-fn wall_ms() -> f64 {
-    chrono::Utc::now().timestamp_micros() as f64 / 1000.0
 }
 
 /// The route and body of an event, as a client of the API sends it (with its own id).

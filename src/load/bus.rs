@@ -14,11 +14,7 @@ use crate::engine::{Engine, EngineError};
 
 use super::measure::Sent;
 use super::plan::Planned;
-use super::{LoadError, Progress};
-
-fn wall_ms() -> f64 {
-    chrono::Utc::now().timestamp_micros() as f64 / 1000.0
-}
+use super::{wall_ms, LoadError, Progress};
 
 /// Plays `schedule` on `engine`; answers what was sent, when each `PutEvents` was answered,
 /// and the instant (ms) the schedule started at.

@@ -16,14 +16,10 @@ use crate::engine::{pump, Engine, EngineError};
 
 use super::measure::{self, Marks, Outcome, Sent};
 use super::plan::{Kind, Planned};
-use super::{LoadError, Progress};
+use super::{wall_ms, LoadError, Progress};
 
 /// Most time the engine waits for work when nothing moved (what a mapping's poll would wait).
 const IDLE_WAIT: Duration = Duration::from_millis(5);
-
-fn wall_ms() -> f64 {
-    chrono::Utc::now().timestamp_micros() as f64 / 1000.0
-}
 
 /// Plays `schedule` on `engine`, then reads every event's outcome back. Answers the outcomes
 /// and the wall-clock instant (ms) the schedule started at.

@@ -81,45 +81,46 @@ pub async fn on_embedded(
     Ok(report)
 }
 
-/// Runs `plan` through the HTTP APIs as the users signed in under `sessions`, and measures it
-/// from the stamps in each region's table (`stamps`), waiting up to `settle` for them.
-pub async fn through_api(
+/// Where a run's events went, for one read back from the stamps: through the HTTP APIs as the
+/// users signed in under a sessions directory, or on the AWS engine against an emulator
+/// (`moebi --engine aws --endpoint-url`: each event on its sender's home bus, the engine's
+/// event source mappings pumped meanwhile).
+pub enum Sender<'a> {
+    /// The HTTP APIs.
+    Api(&'a Path),
+    /// The buses, through the AWS engine.
+    Bus(&'a crate::engine::aws::AwsEngine),
+}
+
+/// Runs `plan` through `sender` and measures it from the stamps in each region's table
+/// (`stamps`), waiting up to `settle` for them.
+pub async fn from_stamps(
     plan: &Plan,
     topology: &Topology,
-    sessions: &Path,
-    stamps: &api::Stamps,
-    settle: std::time::Duration,
+    sender: Sender<'_>,
+    (stamps, settle): (&api::Stamps, std::time::Duration),
     progress: &mut dyn FnMut(Progress),
 ) -> Result<Report, LoadError> {
     let schedule = plan.schedule(topology)?;
-    let (sent, acknowledged, start_ms) = api::send(sessions, &schedule, progress).await?;
+    let (front, (sent, answered, start_ms)) = match sender {
+        Sender::Api(sessions) => (true, api::send(sessions, &schedule, progress).await?),
+        Sender::Bus(engine) => (false, bus::run(engine, &schedule, progress).await?),
+    };
     let outcomes = stamps
-        .outcomes(topology, (&schedule, &sent, &acknowledged), true, settle)
+        .outcomes(topology, (&schedule, &sent, &answered), front, settle)
         .await?;
-    let hops = (&api::HOPS[..], api::HOPS_HELP);
+    let hops = if front {
+        (&api::HOPS[..], api::HOPS_HELP)
+    } else {
+        (&api::BUS_HOPS[..], api::BUS_HOPS_HELP)
+    };
     let mut report = Report::new(plan.rate, start_ms, &outcomes, hops);
     report.disagreements = stamps.check_stock(&schedule, &outcomes, settle).await?;
     Ok(report)
 }
 
-/// Runs `plan` on the AWS engine against an emulator (`moebi --engine aws --endpoint-url`):
-/// each event published on its sender's home bus when due, the engine's event source mappings
-/// pumped meanwhile; measured from the stamps in each region's table (`stamps`).
-pub async fn on_aws(
-    plan: &Plan,
-    topology: &Topology,
-    engine: &crate::engine::aws::AwsEngine,
-    stamps: &api::Stamps,
-    settle: std::time::Duration,
-    progress: &mut dyn FnMut(Progress),
-) -> Result<Report, LoadError> {
-    let schedule = plan.schedule(topology)?;
-    let (sent, published, start_ms) = bus::run(engine, &schedule, progress).await?;
-    let outcomes = stamps
-        .outcomes(topology, (&schedule, &sent, &published), false, settle)
-        .await?;
-    let hops = (&api::BUS_HOPS[..], api::BUS_HOPS_HELP);
-    let mut report = Report::new(plan.rate, start_ms, &outcomes, hops);
-    report.disagreements = stamps.check_stock(&schedule, &outcomes, settle).await?;
-    Ok(report)
+/// Now, in milliseconds since the epoch (to the microsecond): the clock the engine's journal
+/// and the stamps are written in.
+pub(crate) fn wall_ms() -> f64 {
+    chrono::Utc::now().timestamp_micros() as f64 / 1000.0
 }

@@ -244,12 +244,18 @@ async fn one_run(
             sessions,
             stamps,
             settle,
-        } => load::through_api(plan, topology, sessions, stamps, *settle, &mut progress).await,
+        } => {
+            let sender = load::Sender::Api(sessions);
+            load::from_stamps(plan, topology, sender, (stamps, *settle), &mut progress).await
+        }
         Target::Aws {
             engine,
             stamps,
             settle,
-        } => load::on_aws(plan, topology, engine, stamps, *settle, &mut progress).await,
+        } => {
+            let sender = load::Sender::Bus(engine);
+            load::from_stamps(plan, topology, sender, (stamps, *settle), &mut progress).await
+        }
     }
     .map_err(failed)?;
     if terminal {
