@@ -163,8 +163,16 @@ for b in range(8):
                         "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:moebi-stock-add"})
     json.dump({"Records": records}, open(f"{sys.argv[1]}/mi-{b}.json", "w"))
 PY
+# Each call waits 50 ms in a proxy (benches/counting_proxy.py) on its way to the emulator, as a
+# round trip in a region would: an invocation (one TransactWriteItems for its 10 adds, grouped)
+# then lasts long enough for the 8 sent at once to overlap, however fast the emulator answers.
+python3 -c 'import sys, time; sys.path.insert(0, sys.argv[2]); from counting_proxy import CountingProxy
+p = CountingProxy({}, default=sys.argv[1], latency_ms=50).start(); print(p.url, flush=True); time.sleep(3600)' \
+  "$MOEBI_EMULATOR_URL" "$PWD/benches" >"$work/mi-proxy.url" 2>"$work/mi-proxy.log" &
+mi_proxy=$!
+for _ in $(seq 1 100); do [ -s "$work/mi-proxy.url" ] && break; sleep 0.1; done
 env AWS_LAMBDA_MAX_CONCURRENCY=4 AWS_LAMBDA_FUNCTION_VERSION=1 AWS_LAMBDA_FUNCTION_MEMORY_SIZE=128 AWS_LAMBDA_FUNCTION_NAME=_ \
-  AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$mi_port/.rt" AWS_ENDPOINT_URL="$MOEBI_EMULATOR_URL" AWS_REGION=us-east-1 \
+  AWS_LAMBDA_RUNTIME_API="http://127.0.0.1:$mi_port/.rt" AWS_ENDPOINT_URL="$(cat "$work/mi-proxy.url")" AWS_REGION=us-east-1 \
   MOEBI_REGION=us-east-1 MOEBI_TABLE=moebi MOEBI_BUS=moebi \
   "$(bootstrap stock-add)" >"$work/stock-add.mi.log" 2>&1 &
 mi_fn=$!
@@ -173,10 +181,10 @@ for b in $(seq 0 7); do
 done
 wait_status=0
 for job in $(jobs -p); do
-  case "$job" in "$watch" | "$mi_watch" | "$mi_fn") ;; *) wait "$job" || wait_status=$? ;; esac
+  case "$job" in "$watch" | "$mi_watch" | "$mi_fn" | "$mi_proxy") ;; *) wait "$job" || wait_status=$? ;; esac
 done
-kill "$mi_fn" "$mi_watch" 2>/dev/null || true
-wait "$mi_fn" "$mi_watch" 2>/dev/null || true
+kill "$mi_fn" "$mi_watch" "$mi_proxy" 2>/dev/null || true
+wait "$mi_fn" "$mi_watch" "$mi_proxy" 2>/dev/null || true
 answers=0
 for b in $(seq 0 7); do
   [ "$(cat "$work/mi-$b.out")" = '{"batchItemFailures":[]}' ] && answers=$((answers + 1))
