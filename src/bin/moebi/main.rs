@@ -143,7 +143,7 @@ enum Command {
     /// Feed Lambda payloads (SQS batches or EventBridge events) to the function wired for them.
     Replay {
         /// The function to invoke (default: the one the payload's queue or route names).
-        #[arg(long, value_parser = parse_function)]
+        #[arg(long, value_parser = replay::parse_function)]
         function: Option<Function>,
         /// Payload files.
         #[arg(required = true)]
@@ -157,7 +157,7 @@ enum Command {
     /// Run the deterministic simulation: random schedules of every region (duplicates, crashes,
     /// lag, partitions, bad events), each checked for lost and doubled effects.
     Sim(sim::Request),
-    /// An open-model load: each event timed from when it was due to its effect; percentiles, plots.
+    /// An open-model load: each event timed from due to effect; percentiles, plots (feature load).
     #[cfg(feature = "load")]
     Load(load::Request),
     /// Serve one region's embedded DynamoDB (<state>/<region>.dynamodb) on a loopback port
@@ -202,16 +202,6 @@ enum StockCommand {
         #[arg(long = "as", value_name = "PARTICIPANT")]
         asker: String,
     },
-}
-
-fn parse_function(name: &str) -> Result<Function, String> {
-    Function::parse(name).ok_or_else(|| {
-        let names: Vec<_> = Function::ALL.iter().map(|f| f.name()).collect();
-        format!(
-            "unknown function {name:?} (functions: {})",
-            names.join(", ")
-        )
-    })
 }
 
 /// A failure of the command: the message for stderr and the exit code.

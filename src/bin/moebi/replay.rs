@@ -112,3 +112,14 @@ fn print_response(file: &Path, response: &Response) {
         }
     }
 }
+
+/// `--function`: a function's name, or an error listing them.
+pub(crate) fn parse_function(name: &str) -> Result<Function, String> {
+    Function::parse(name).ok_or_else(|| {
+        let names: Vec<_> = Function::ALL.iter().map(|f| f.name()).collect();
+        format!(
+            "unknown function {name:?} (functions: {})",
+            names.join(", ")
+        )
+    })
+}

@@ -17,6 +17,7 @@ mod inprocess;
 mod journal;
 mod queues;
 mod state;
+mod timeline;
 
 use std::collections::BTreeMap;
 use std::path::Path;
