@@ -25,6 +25,9 @@ MINISTACK_VERSION    := 1.5.33
 # every token is refused: the front door on the rehearsal).
 CRYPTOGRAPHY_VERSION := 46.0.7
 MINISTACK_JWT        := $(VENV)/ministack/.cryptography-$(CRYPTOGRAPHY_VERSION)
+# The rehearsal's live check (scripts/live-check.py) opens WebSockets beside the AWS CLI.
+WEBSOCKETS_VERSION   := 15.0.1
+LIVE_PY              := $(VENV)/awscli/.websockets-$(WEBSOCKETS_VERSION)
 
 # `make watch` / `make invoke` / `make emulator`: where the local emulator listens, and the
 # region the watched functions run in.
@@ -33,7 +36,7 @@ REGION        ?= us-east-1
 FN            ?= chat-send
 EVENT         ?= events/chat-send/sqs-batch.json
 
-FUNCTIONS := chat-send moebi-reply stock-add stock-status front-door
+FUNCTIONS := chat-send moebi-reply stock-add stock-status front-door sockets push
 # Where cargo builds (honours CARGO_TARGET_DIR); evaluated only where used.
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
@@ -88,7 +91,7 @@ $(LAMBDA):
 TIMES := $(VENV)/test-times.tsv
 TIMED  = scripts/timed.sh $(TIMES)
 SIM_SEEDS_TEST ?= 10000
-test: $(MOTO) $(LAMBDA) $(AWSCLI) $(MINISTACK) $(MINISTACK_JWT)
+test: $(MOTO) $(LAMBDA) $(AWSCLI) $(LIVE_PY) $(BROWSER_DEPS) $(CHROMIUM) $(MINISTACK) $(MINISTACK_JWT)
 	@mkdir -p $(VENV) && rm -f $(TIMES) && date +%s.%N >$(TIMES).start
 	$(TIMED) "build (dev, every target)" $(CARGO) build --workspace --all-targets
 	scripts/with-emulator.sh $(MOTO) -- $(MAKE) --no-print-directory test-rust test-faults-beside-infra test-lambda MOEBI_LAMBDA_BUILD=debug
@@ -224,6 +227,20 @@ $(MINISTACK):
 	$(VENV)/ministack/bin/pip install --quiet --disable-pip-version-check 'ministack==$(MINISTACK_VERSION)' 'cryptography==$(CRYPTOGRAPHY_VERSION)'
 
 # A MiniStack venv made before cryptography was part of it gets it here (the stamp names the version).
+# The browser test (browser/test.mjs): playwright-core from the npm registry (its lock file pins
+# it), driving Debian's Chromium package (browser downloads cannot reach the internet here).
+CHROMIUM     := /usr/bin/chromium
+BROWSER_DEPS := browser/node_modules/playwright-core/package.json
+$(BROWSER_DEPS): browser/package.json browser/package-lock.json
+	cd browser && npm ci --no-audit --no-fund --silent
+	touch $@
+$(CHROMIUM):
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+
+$(LIVE_PY): $(AWSCLI)
+	$(VENV)/awscli/bin/pip install --quiet --disable-pip-version-check 'websockets==$(WEBSOCKETS_VERSION)'
+	touch $@
+
 $(MINISTACK_JWT): $(MINISTACK)
 	$(VENV)/ministack/bin/pip install --quiet --disable-pip-version-check 'cryptography==$(CRYPTOGRAPHY_VERSION)'
 	touch $@
@@ -241,7 +258,7 @@ DEBUG_ZIPS_DIR = $(TARGET_DIR)/lambda-debug
 debug-zips:
 	scripts/zip-bootstraps.sh $(TARGET_DIR)/debug $(DEBUG_ZIPS_DIR) $(FUNCTIONS)
 
-deploy-emulator: $(MINISTACK) $(MINISTACK_JWT) $(AWSCLI)
+deploy-emulator: $(MINISTACK) $(MINISTACK_JWT) $(AWSCLI) $(LIVE_PY) $(BROWSER_DEPS) $(CHROMIUM)
 	$(if $(MOEBI),,$(CARGO) build --quiet --bin moebi)
 	$(if $(ARTIFACTS_DIR),,$(MAKE) --no-print-directory lambda-native)
 	export MOEBI="$(or $(MOEBI),$(TARGET_DIR)/debug/moebi)" AWS_CLI="$(AWSCLI)" \

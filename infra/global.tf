@@ -99,7 +99,7 @@ resource "aws_dynamodb_table" "moebi" {
     for_each = var.emulator_lacks_global_tables ? [] : [for r in local.regions : r if r != local.primary_region]
     content {
       region_name            = replica.value
-      kms_key_arn            = try(local.region_outputs[replica.value].kms_key_arn, null) # null only when unwired: output "regions" stops the plan
+      kms_key_arn            = lookup(local.region_key_arns, replica.value, null) # null only when unwired: output "regions" stops the plan
       point_in_time_recovery = true
       propagate_tags         = true
     }
@@ -125,7 +125,7 @@ locals {
   # What each function does besides logging, tracing and sending to its DLQ.
   function_statements = {
     for key, fr in local.function_roles : key => concat(
-      [{
+      contains(local.live_functions, fr.function) ? [] : [{
         Sid    = "Table"
         Effect = "Allow"
         Action = sort(contains(["chat-send", "stock-status", "front-door"], fr.function) ? concat(local.dynamodb_writes, local.dynamodb_reads) : local.dynamodb_writes)
@@ -147,6 +147,35 @@ locals {
         Action   = ["sqs:SendMessage"]
         Resource = [local.arn[fr.region].dlq[fr.function]]
       }] : [],
+      fr.function == "sockets" ? [{
+        # $connect records a connection, $disconnect forgets it.
+        Sid      = "Connections"
+        Effect   = "Allow"
+        Action   = ["dynamodb:DeleteItem", "dynamodb:PutItem"]
+        Resource = [local.arn[fr.region].connections]
+      }] : [],
+      fr.function == "push" ? [
+        {
+          # A recipient's connections; a gone one deleted.
+          Sid      = "Connections"
+          Effect   = "Allow"
+          Action   = ["dynamodb:DeleteItem", "dynamodb:Query"]
+          Resource = [local.arn[fr.region].connections]
+        },
+        {
+          # The event source mapping reads the region's inbox stream with the function's role.
+          Sid      = "InboxStream"
+          Effect   = "Allow"
+          Action   = ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"]
+          Resource = ["${local.arn[fr.region].table}/stream/*"]
+        },
+        {
+          Sid      = "PostToSockets"
+          Effect   = "Allow"
+          Action   = ["execute-api:ManageConnections"]
+          Resource = [local.arn[fr.region].manage_connections]
+        },
+      ] : [],
       fr.function == "moebi-reply" ? [{
         Sid      = "PublishReplies"
         Effect   = "Allow"

@@ -56,12 +56,15 @@ locals {
   forwards_to   = { for r in local.regions : r => distinct([for name, rule in local.rules[r] : rule.target.name if rule.target.kind == "bus"]) }
   forwarders_to = { for r in local.regions : r => [for r2 in local.regions : r2 if contains(local.forwards_to[r2], r)] }
 
-  functions       = ["chat-send", "moebi-reply", "stock-add", "stock-status", "front-door"]
+  functions       = ["chat-send", "moebi-reply", "stock-add", "stock-status", "front-door", "sockets", "push"]
   queue_functions = ["chat-send", "stock-add"]
   event_functions = ["moebi-reply", "stock-status"]
   # The front door answers its region's HTTP API synchronously: no queue, no rule, no DLQ (a
   # failure is the caller's HTTP error). The other four handle events and dead-letter.
-  api_functions     = ["front-door"]
+  api_functions = ["front-door"]
+  # Live delivery (modules/region/live.tf): the WebSocket API's authorizer and routes, and the
+  # pushes from the inbox stream. Neither touches the bus; each its region's connections table.
+  live_functions    = ["sockets", "push"]
   handler_functions = concat(local.queue_functions, local.event_functions)
 
   # ARNs built from names, so that IAM (global) can name regional resources. (Known at plan;
@@ -70,14 +73,20 @@ locals {
   partition  = data.aws_partition.current.partition
   table_name = "moebi"
   bus_name   = "moebi"
+  # Each region's own (not global) table of open WebSocket connections.
+  connections_table = "moebi-connections"
   arn = {
     for r in local.regions : r => {
-      table = "arn:${local.partition}:dynamodb:${r}:${local.account_id}:table/${local.table_name}"
-      bus   = "arn:${local.partition}:events:${r}:${local.account_id}:event-bus/${local.bus_name}"
-      queue = { for f in local.queue_functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}" }
-      dlq   = { for f in local.handler_functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}-dlq" }
-      logs  = { for f in local.functions : f => "arn:${local.partition}:logs:${r}:${local.account_id}:log-group:/aws/lambda/moebi-${f}" }
-      rule  = { for name, rule in local.rules[r] : name => "arn:${local.partition}:events:${r}:${local.account_id}:rule/${local.bus_name}/moebi-${name}" }
+      table       = "arn:${local.partition}:dynamodb:${r}:${local.account_id}:table/${local.table_name}"
+      connections = "arn:${local.partition}:dynamodb:${r}:${local.account_id}:table/${local.connections_table}"
+      # Any WebSocket API's `live` stage of this region and account: the API's id is made in
+      # the region module, which cannot be named here without a cycle.
+      manage_connections = "arn:${local.partition}:execute-api:${r}:${local.account_id}:*/live/POST/@connections/*"
+      bus                = "arn:${local.partition}:events:${r}:${local.account_id}:event-bus/${local.bus_name}"
+      queue              = { for f in local.queue_functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}" }
+      dlq                = { for f in local.handler_functions : f => "arn:${local.partition}:sqs:${r}:${local.account_id}:moebi-${f}-dlq" }
+      logs               = { for f in local.functions : f => "arn:${local.partition}:logs:${r}:${local.account_id}:log-group:/aws/lambda/moebi-${f}" }
+      rule               = { for name, rule in local.rules[r] : name => "arn:${local.partition}:events:${r}:${local.account_id}:rule/${local.bus_name}/moebi-${name}" }
     }
   }
 }

@@ -129,3 +129,8 @@ output "api_endpoints" {
   description = "Region => the URL of its HTTP API (the front door): POST /messages, GET /inbox, POST /stock, POST /stock/status."
   value       = { for r, m in local.region_outputs : r => m.api.endpoint }
 }
+
+output "socket_urls" {
+  description = "Region => the URL of its WebSocket API (live delivery): connect with ?token=<a token of the pool>."
+  value       = { for r, m in local.region_outputs : r => m.live.url }
+}

@@ -8,9 +8,10 @@ module "region_us_west_2" {
   count     = contains(local.regions, "us-west-2") ? 1 : 0
   providers = { aws = aws.us_west_2 }
 
-  region = "us-west-2"
-  rules  = lookup(local.rules, "us-west-2", {})
-  shared = local.shared
+  region           = "us-west-2"
+  rules            = lookup(local.rules, "us-west-2", {})
+  shared           = local.shared
+  inbox_stream_arn = local.inbox_stream_arns["us-west-2"]
 }
 
 module "region_us_east_1" {
@@ -18,9 +19,10 @@ module "region_us_east_1" {
   count     = contains(local.regions, "us-east-1") ? 1 : 0
   providers = { aws = aws.us_east_1 }
 
-  region = "us-east-1"
-  rules  = lookup(local.rules, "us-east-1", {})
-  shared = local.shared
+  region           = "us-east-1"
+  rules            = lookup(local.rules, "us-east-1", {})
+  shared           = local.shared
+  inbox_stream_arn = local.inbox_stream_arns["us-east-1"]
 }
 
 module "region_eu_west_1" {
@@ -28,13 +30,36 @@ module "region_eu_west_1" {
   count     = contains(local.regions, "eu-west-1") ? 1 : 0
   providers = { aws = aws.eu_west_1 }
 
-  region = "eu-west-1"
-  rules  = lookup(local.rules, "eu-west-1", {})
-  shared = local.shared
+  region           = "eu-west-1"
+  rules            = lookup(local.rules, "eu-west-1", {})
+  shared           = local.shared
+  inbox_stream_arn = local.inbox_stream_arns["eu-west-1"]
 }
 
 locals {
-  # Every region module instance, by the region it was given. Add a new module here too.
+  # Each region's stream of the global table, which the region's push function reads: the
+  # table's own in the primary region, each replica's elsewhere (null without global tables:
+  # the region module then reads its own table's).
+  inbox_stream_arns = {
+    for r in local.regions : r => (r == local.primary_region ? aws_dynamodb_table.moebi.stream_arn :
+    one([for rep in aws_dynamodb_table.moebi.replica : rep.stream_arn if rep.region_name == r]))
+  }
+}
+
+locals {
+  # Each region's KMS key (the primary's, or its replica), for the global table's replicas. Read
+  # output by output, not through local.region_outputs: a reference to a whole module instance
+  # waits for all of it, and each region's push mapping waits for the table (a cycle).
+  region_key_arns = {
+    "us-west-2" = try(module.region_us_west_2[0].kms_key_arn, null)
+    "us-east-1" = try(module.region_us_east_1[0].kms_key_arn, null)
+    "eu-west-1" = try(module.region_eu_west_1[0].kms_key_arn, null)
+  }
+}
+
+locals {
+  # Every region module instance, by the region it was given. Add a new module here too (and in
+  # local.region_key_arns).
   region_outputs = merge(
     { for m in module.region_us_west_2 : m.region => m },
     { for m in module.region_us_east_1 : m.region => m },
@@ -74,7 +99,17 @@ locals {
     alarm_email          = var.alarm_email
     deletion_protection  = var.deletion_protection
     # The front door: every region's HTTP API trusts the one user pool (signin.tf).
-    signin                = { issuer = local.signin.issuer, audience = local.signin.audience }
+    signin = {
+      issuer    = local.signin.issuer
+      audience  = local.signin.audience
+      client_id = local.signin.client_id
+      # Where the sockets function reads the pool's keys, and clients sign in. On an emulator,
+      # under its URL: the issuer there is AWS's address, which the emulator does not serve.
+      jwks_url    = var.endpoint_url != null ? "${var.endpoint_url}/${local.signin.pool_id}/.well-known/jwks.json" : "${local.signin.issuer}/.well-known/jwks.json"
+      cognito_url = coalesce(var.endpoint_url, "https://cognito-idp.${local.primary_region}.amazonaws.com")
+    }
+    connections_table     = local.connections_table
+    emulator_endpoint     = var.endpoint_url
     api_access_log_prefix = local.api_access_log_prefix
     api_throttling        = { rate_limit = var.api_throttling_rate_limit, burst_limit = var.api_throttling_burst_limit }
     # What the emulator lacks (variables.tf): all false on AWS.

@@ -23,6 +23,8 @@
 #                  with "Exec format error"). `make deploy-emulator` builds them.
 #   DOCTOR=VAR     sabotage: each bootstrap runs without the environment variable VAR (e.g.
 #                  DOCTOR=MOEBI_TABLE); the run must then fail, naming the step that noticed.
+#   SCREENSHOT     where the browser step writes its screenshot of the two pages (default: the
+#                  temporary directory)
 #   KEEP=1         leave the deployment's MiniStack running after the run (once the users are
 #                  made), for a person to try with curl or `moebi login`: its URLs, the pool and
 #                  client ids and the users' passwords are written to REHEARSAL_JSON (mode 0600);
@@ -79,7 +81,7 @@ TF_PARALLELISM="${TF_PARALLELISM:-30}"
 ARTIFACTS_DIR="${ARTIFACTS_DIR:?ARTIFACTS_DIR=<dir with <function>/bootstrap.zip built for this machine> (make deploy-emulator builds them)}"
 ARTIFACTS_DIR="$(cd "$ARTIFACTS_DIR" && pwd)"
 DOCTOR="${DOCTOR:-}"
-FUNCTIONS=(chat-send moebi-reply stock-add stock-status front-door)
+FUNCTIONS=(chat-send moebi-reply stock-add stock-status front-door sockets push)
 
 for tool in "$MOEBI" "$AWS_CLI"; do
   [ -x "$tool" ] || { echo "deploy-emulator: $tool is missing (make deploy-emulator builds and installs it)" >&2; exit 1; }
@@ -229,6 +231,8 @@ users() { "${CHECK[@]}" users "$URL" "$TOPOLOGY" "$WORK/outputs.json" "$WORK/moe
 scenario() { "${CHECK[@]}" scenario "$URL" "$TOPOLOGY" "$WORK/front.json" "$WORK/ids.json"; }
 refusals() { "${CHECK[@]}" refusals "$URL" "$TOPOLOGY" "$WORK/front.json" "$MS_STATE_deploy" "$MINISTACK_VENV/bin/python" "$WORK/ids.json"; }
 landed() { "${CHECK[@]}" landed "$URL" "$TOPOLOGY"; }
+browser() { node "$ROOT/browser/test.mjs" "$WORK/front.json" "${SCREENSHOT:-$WORK/pages.png}"; }
+live() { "${CHECK[0]}" "$ROOT/scripts/live-check.py" "$URL" "$WORK/outputs.json" "$WORK/front.json" "$MS_STATE_deploy" "$MINISTACK_VENV/bin/python"; }
 twice() { "${CHECK[@]}" twice "$URL" "$WORK/ids.json"; }
 bad() { "${CHECK[@]}" bad "$URL" "$WORK/ids.json"; }
 logs() { "${CHECK[@]}" logs "$URL" "$WORK/ids.json" "$WORK/logs" "$ROOT/scripts/emf-check.py"; }
@@ -303,6 +307,8 @@ step "users in the pool as an operator makes them (aws cognito-idp), each signed
 step "the scenario through the front door: moebi --engine api at each one's home region's API; effects by the bootstraps" scenario
 step "the front door refuses (401 no/expired/tampered/foreign token, 403, 400, 413, 409) and writes nothing" refusals
 step "inboxes and shares in every region (global tables; AWS CLI: dynamodb query)" landed
+step "the web page in headless Chromium: alex and kate live, chicken?, an error in the API's words, a dropped socket caught up" browser
+step "live: sockets refused without a valid participant's token; pushes across regions; push latency and reads per message" live
 step "the same events published again change nothing" twice
 step "bad events end in a DLQ with their reason (SQS redrive; on-failure destination)" bad
 step "what operators read: the bootstraps' JSON log lines and EMF metrics in CloudWatch Logs, following one event" logs

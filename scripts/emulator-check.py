@@ -562,11 +562,12 @@ def users(url, topology_file, outputs_file, moebi_bin, sessions, front_file):
         auths = {a["AuthorizerId"]: a for a in (aws(url, r, "apigatewayv2", "get-authorizers", "--api-id", api_id) or {}).get("Items", [])}
         jwt = [x for x in routes if x.get("AuthorizationType") == "JWT" and x.get("AuthorizerId") in auths]
         conf = next(iter(auths.values()), {}).get("JwtConfiguration", {})
-        if len(routes) != 4 or len(jwt) != 4 or conf.get("Issuer") != o["jwt_issuer"] or conf.get("Audience") != [client]:
-            fail("%s: HTTP API %s: routes %s, authorizer %s (want 4 routes, each with the JWT authorizer of issuer %s, audience %s)"
+        public = sorted(x["RouteKey"] for x in routes if x.get("AuthorizationType", "NONE") == "NONE")
+        if len(routes) != 6 or len(jwt) != 4 or public != ["GET /", "GET /config.json"] or conf.get("Issuer") != o["jwt_issuer"] or conf.get("Audience") != [client]:
+            fail("%s: HTTP API %s: routes %s, authorizer %s (want 4 routes, each with the JWT authorizer of issuer %s, audience %s, and the page's GET / and GET /config.json)"
                  % (r, api_id, [(x["RouteKey"], x.get("AuthorizationType")) for x in routes], conf, o["jwt_issuer"], client))
-        print("  %s: HTTP API %s: %s, each with the JWT authorizer (audience %s); at %s"
-              % (r, api_id, ", ".join(sorted(x["RouteKey"] for x in routes)), ",".join(conf.get("Audience", [])), apis[r]))
+        print("  %s: HTTP API %s: %s, each with the JWT authorizer (audience %s), and without a token %s; at %s"
+              % (r, api_id, ", ".join(sorted(x["RouteKey"] for x in jwt)), ",".join(conf.get("Audience", [])), ", ".join(public), apis[r]))
     people = [(p["name"], p["home"], "participants") for p in t["participants"]] + [(s["name"], s["home"], "stores") for s in t["stores"]]
     start = time.time()
     for name, home, group in people:

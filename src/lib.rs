@@ -46,7 +46,7 @@
 //!   replicator, `setup`), on top of `function`.
 //! - `local` (default): the embedded engine and the simulation.
 
-#[cfg(any(feature = "local", feature = "aws"))]
+#[cfg(any(feature = "local", feature = "aws", feature = "live"))]
 pub mod api;
 #[cfg(any(feature = "local", feature = "aws"))]
 pub mod client;
@@ -58,6 +58,8 @@ pub mod handler;
 pub mod invoke;
 #[cfg(feature = "function")]
 pub mod lambda;
+#[cfg(feature = "live")]
+pub mod live;
 #[cfg(feature = "load")]
 pub mod load;
 pub mod metric;

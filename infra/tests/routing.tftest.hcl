@@ -154,7 +154,7 @@ run "shipped_topology" {
   # A DLQ-depth alarm per DLQ and an Errors alarm per function (the front door's too), in every region.
   assert {
     condition = alltrue([
-      for r, w in output.wiring : length(w.alarm_names) == length(w.dlq_arns) + 5 && alltrue([for f in keys(w.dlq_arns) : contains(w.alarm_names, "moebi-${f}-dlq-not-empty")]) && alltrue([for f, n in w.function_names : contains(w.alarm_names, "${n}-errors")])
+      for r, w in output.wiring : length(w.alarm_names) == length(w.dlq_arns) + 7 && alltrue([for f in keys(w.dlq_arns) : contains(w.alarm_names, "moebi-${f}-dlq-not-empty")]) && alltrue([for f, n in w.function_names : contains(w.alarm_names, "${n}-errors")])
     ])
     error_message = "Some DLQ or function has no alarm."
   }
@@ -212,7 +212,7 @@ run "shipped_topology" {
   }
 
   assert {
-    condition     = length(aws_iam_role_policy.function) == 5 * length(output.wiring)
+    condition     = length(aws_iam_role_policy.function) == 7 * length(output.wiring)
     error_message = "Each function in each region must have its own role policy."
   }
 

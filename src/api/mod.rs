@@ -8,6 +8,7 @@
 
 mod cognito;
 pub mod http;
+pub mod live;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

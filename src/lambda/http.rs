@@ -13,6 +13,8 @@ use super::{connect, emit, init_logging, max_concurrency, start_metrics, Functio
 use crate::front::{self, HttpPayload, Refusal};
 use crate::metric::Counts;
 
+use super::page;
+
 /// The front door's name, as its crate, its log group and its metrics' `Function` call it.
 pub const FRONT_DOOR: &str = "front-door";
 
@@ -67,7 +69,14 @@ async fn respond(
     async move {
         let started = Instant::now();
         let reply = match HttpPayload::parse(event.payload) {
-            Ok(payload) => front::answer(&ports.front_ports(), &payload.request()).await,
+            Ok(payload) => {
+                let request = payload.request();
+                let region = ports.store().region().to_string();
+                if let Some((reply, content_type)) = page::public(request.method, request.path, &region) {
+                    return (Ok(public_response(&reply, content_type)), Counts::default());
+                }
+                front::answer(&ports.front_ports(), &request).await
+            }
             Err(e) => {
                 let refusal = Refusal::Invalid(e);
                 tracing::error!(error = %refusal, error_type = "Permanent.InvalidPayload", "rejected the payload");
@@ -83,4 +92,17 @@ async fn respond(
     }
     .instrument(span)
     .await
+}
+
+/// A public answer (the page, its settings) with its own content type; a string body as is.
+fn public_response(reply: &crate::front::Reply, content_type: &'static str) -> Value {
+    let body = match &reply.body {
+        Value::String(text) => text.clone(),
+        other => other.to_string(),
+    };
+    serde_json::json!({
+        "statusCode": reply.status,
+        "headers": { "content-type": content_type, "cache-control": "no-cache" },
+        "body": body,
+    })
 }

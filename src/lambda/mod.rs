@@ -18,11 +18,16 @@
 mod config;
 mod eventbridge;
 mod http;
+#[cfg(feature = "live")]
+mod live;
+mod page;
 mod ports;
 
 pub use config::{FunctionConfig, StartError};
 pub use eventbridge::EventBridgeBus;
 pub use http::{run_front_door, FRONT_DOOR};
+#[cfg(feature = "live")]
+pub use live::{run_push, run_sockets, DynamoConnections, ManagementSockets, PUSH, SOCKETS};
 pub use ports::FunctionPorts;
 
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -47,6 +47,17 @@ resource "aws_apigatewayv2_route" "front_door" {
   authorizer_id      = aws_apigatewayv2_authorizer.jwt.id
 }
 
+# The web page and its settings (src/lambda/page.rs), public: the page signs in itself, and every
+# call it then makes carries the token.
+resource "aws_apigatewayv2_route" "public" {
+  #checkov:skip=CKV_AWS_309:GET / and GET /config.json serve the static web page and its public settings (socket URL, the pool's app client id): nothing a token would protect; the page's calls go to the JWT-authorized routes.
+  for_each           = toset(["GET /", "GET /config.json"])
+  api_id             = aws_apigatewayv2_api.front_door.id
+  route_key          = each.key
+  target             = "integrations/${aws_apigatewayv2_integration.front_door.id}"
+  authorization_type = "NONE"
+}
+
 resource "aws_cloudwatch_log_group" "api_access" {
   name              = "${local.s.api_access_log_prefix}front-door"
   retention_in_days = local.s.log_retention_days

@@ -1,4 +1,4 @@
-# --- The five functions: four event handlers and the front door (its HTTP API: api.tf) --------
+# --- The seven functions: four event handlers, the front door (api.tf), sockets and push (live.tf)
 
 resource "aws_cloudwatch_log_group" "fn" {
   for_each          = local.functions
@@ -8,6 +8,25 @@ resource "aws_cloudwatch_log_group" "fn" {
 }
 
 locals {
+  # What some functions read besides the region, table and bus (src/lambda/live.rs, src/front).
+  function_environment = {
+    sockets = {
+      MOEBI_CONNECTIONS   = aws_dynamodb_table.connections.name
+      MOEBI_JWT_ISSUER    = local.s.signin.issuer
+      MOEBI_JWT_CLIENT_ID = local.s.signin.client_id
+      MOEBI_JWKS_URL      = local.s.signin.jwks_url
+    }
+    push = {
+      MOEBI_CONNECTIONS = aws_dynamodb_table.connections.name
+      MOEBI_SOCKETS_URL = local.sockets_management_url
+    }
+    # The web page the front door serves (GET /) signs in and connects with these.
+    front-door = {
+      MOEBI_SOCKETS_URL   = local.sockets_url
+      MOEBI_COGNITO_URL   = local.s.signin.cognito_url
+      MOEBI_JWT_CLIENT_ID = local.s.signin.client_id
+    }
+  }
   zips = { for f in local.functions : f => "${local.s.artifacts_dir}/${f}/bootstrap.zip" }
 }
 
@@ -44,11 +63,11 @@ resource "aws_lambda_function" "fn" {
   }
 
   environment {
-    variables = {
+    variables = merge({
       MOEBI_REGION = var.region
       MOEBI_TABLE  = local.s.table_name
       MOEBI_BUS    = local.s.bus_name
-    }
+    }, lookup(local.function_environment, each.key, {}))
   }
 }
 

@@ -1,5 +1,6 @@
-# One region of moebi: the `moebi` bus and its rules, the queues, the five functions (four
-# event handlers and the front door behind the region's HTTP API: api.tf), alarms.
+# One region of moebi: the `moebi` bus and its rules, the queues, the seven functions (four
+# event handlers, the front door behind the region's HTTP API: api.tf, and live delivery's
+# sockets and push: live.tf), alarms.
 
 data "aws_region" "current" {}
 
@@ -13,7 +14,7 @@ locals {
     local.e.lacks_kms_replicas ? aws_kms_key.regional[0].arn : aws_kms_replica_key.moebi[0].arn
   )
 
-  functions       = toset(["chat-send", "moebi-reply", "stock-add", "stock-status", "front-door"])
+  functions       = toset(["chat-send", "moebi-reply", "stock-add", "stock-status", "front-door", "sockets", "push"])
   sqs_functions   = toset(["chat-send", "stock-add"])
   event_functions = toset(["moebi-reply", "stock-status"])
   # The functions that handle events (and dead-letter them); the front door answers HTTP

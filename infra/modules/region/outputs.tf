@@ -176,6 +176,8 @@ output "api" {
         target             = r.target
       }
     }
+    # Served without a token: the web page and its settings (src/lambda/page.rs).
+    public_routes = { for k, r in aws_apigatewayv2_route.public : k => r.authorization_type }
     stage = {
       name           = aws_apigatewayv2_stage.default.name
       auto_deploy    = aws_apigatewayv2_stage.default.auto_deploy
@@ -187,6 +189,33 @@ output "api" {
       function   = aws_lambda_permission.api.function_name
       principal  = aws_lambda_permission.api.principal
       source_arn = aws_lambda_permission.api.source_arn
+    }
+  }
+}
+
+output "live" {
+  description = "Live delivery: the WebSocket API (its URL, management endpoint, authorizer, routes), the connections table, the inbox stream's mapping to push."
+  value = {
+    api_id         = aws_apigatewayv2_api.sockets.id
+    protocol       = aws_apigatewayv2_api.sockets.protocol_type
+    url            = local.sockets_url
+    management_url = local.sockets_management_url
+    authorizer = {
+      type             = aws_apigatewayv2_authorizer.sockets.authorizer_type
+      uri              = aws_apigatewayv2_authorizer.sockets.authorizer_uri
+      identity_sources = aws_apigatewayv2_authorizer.sockets.identity_sources
+    }
+    routes = merge(
+      { "$connect" = { authorization_type = aws_apigatewayv2_route.connect.authorization_type, authorizer_id = aws_apigatewayv2_route.connect.authorizer_id } },
+      { for k, r in aws_apigatewayv2_route.sockets : k => { authorization_type = r.authorization_type, authorizer_id = r.authorizer_id } },
+    )
+    authorizer_id     = aws_apigatewayv2_authorizer.sockets.id
+    connections_table = { name = aws_dynamodb_table.connections.name, ttl = aws_dynamodb_table.connections.ttl[0].attribute_name, hash_key = aws_dynamodb_table.connections.hash_key }
+    push_mapping = {
+      source                  = aws_lambda_event_source_mapping.push.event_source_arn
+      function                = aws_lambda_event_source_mapping.push.function_name
+      function_response_types = aws_lambda_event_source_mapping.push.function_response_types
+      filter                  = jsondecode(one(one(aws_lambda_event_source_mapping.push.filter_criteria).filter).pattern)
     }
   }
 }

@@ -10,6 +10,7 @@ mod api;
 mod chat;
 mod demo;
 #[cfg(feature = "load")]
+mod live;
 mod load;
 mod replay;
 mod serve;
@@ -82,9 +83,16 @@ enum Command {
     Chat {
         /// Who you are.
         participant: String,
-        /// How often to look at the inbox, in milliseconds.
+        /// How often to look at the inbox, in milliseconds (not over the API: pushed there).
         #[arg(long, default_value_t = 500)]
         every_ms: u64,
+        /// Over the API: the WebSocket URL to connect to (default: the API's own region's, from
+        /// its `GET /config.json`); another region's receives the same pushes.
+        #[arg(long)]
+        socket: Option<String>,
+        /// Over the API: look at the inbox every `--every-ms` instead of a live socket.
+        #[arg(long)]
+        poll: bool,
     },
     /// The path an event took: published where, which rules matched, forwarded where, queued,
     /// received how many times, handled by which function with what outcome, and the events
@@ -274,7 +282,16 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo { trace } => demo::command(&cli, *trace).await,
         Command::Chat {
             participant,
+            socket,
+            poll: false,
+            ..
+        } if matches!(cli.engine, EngineKind::Api) => {
+            live::chat(&cli, participant, socket.as_deref()).await
+        }
+        Command::Chat {
+            participant,
             every_ms,
+            ..
         } => watch::chat(&cli, participant, *every_ms).await,
         Command::Trace { id, json } => watch::trace(&cli, id, *json).await,
         Command::Stats { json } => watch::stats(&cli, *json).await,
