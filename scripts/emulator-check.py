@@ -143,6 +143,8 @@ KNOWN = {
     "only in setup's listing",
     "mappings": "`moebi setup` makes no SQS event source mapping (no function to invoke: `moebi pump` receives "
     "the queues); Terraform maps moebi-chat-send and moebi-stock-add to their functions",
+    "push": "live delivery is Terraform's only (infra/modules/region/live.tf): each region's inbox stream is "
+    "mapped to moebi-push; `moebi setup` makes no function, so no mapping, no WebSocket API",
 }
 STANDINS = ("moebi-reply", "stock-status")
 
@@ -200,6 +202,11 @@ def compare(setup, terraform):
         for q, m in sorted(t.get("mappings", {}).items()):
             if q not in s.get("mappings", {}):
                 known.add("mappings")
+                if "/stream/" in q:  # the inbox stream -> push (live delivery)
+                    known.add("push")
+                    if m["function"] != "moebi-push" or m["state"] != "Enabled" or not m["report_batch_item_failures"]:
+                        fail("%s: Terraform's mapping of the inbox stream %s: %s (want moebi-push, Enabled, ReportBatchItemFailures)" % (region, q, m))
+                    continue
                 if q not in t["queues"] or m["function"] != q or m["state"] != "Enabled" or not m["report_batch_item_failures"]:
                     fail("%s: Terraform's mapping of %s: %s (want its own function, Enabled, ReportBatchItemFailures)" % (region, q, m))
         extra_q = sorted(set(t["queues"]) - set(s["queues"]))
