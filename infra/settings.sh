@@ -163,7 +163,8 @@ def region_entry(region):
 
 
 # --- The table: one resource with replicas (a global table) -----------------------------------
-tables = [rc for rc in changes if rc["type"] == "aws_dynamodb_table"]
+# (Each region's connections table of live delivery, modules/region/live.tf, is not the store.)
+tables = [rc for rc in changes if rc["type"] == "aws_dynamodb_table" and rc["name"] != "connections"]
 if len(tables) != 1:
     fail("expected exactly one aws_dynamodb_table, found %s" % [t["address"] for t in tables])
 for rc in tables:
@@ -196,8 +197,8 @@ for rc in changes:
             queues[(region_of(rc.get("module_address")), name)] = rc
 
 for rc in changes:
-    if rc["type"] != "aws_lambda_event_source_mapping":
-        continue
+    if rc["type"] != "aws_lambda_event_source_mapping" or rc["name"] == "push":
+        continue  # (push: the inbox stream's mapping, live delivery; not an SQS one)
     region = region_of(rc.get("module_address"))
     source = known(rc, "event_source_arn") or ""
     if ":sqs:" not in source:
@@ -246,7 +247,7 @@ for rc in changes:
 # an event source mapping; a function target must have its async retries set explicitly.
 fed_by = {}  # (region, queue name) => function
 for rc in changes:
-    if rc["type"] == "aws_lambda_event_source_mapping":
+    if rc["type"] == "aws_lambda_event_source_mapping" and rc["name"] != "push":
         source = known(rc, "event_source_arn") or ""
         if ":sqs:" in source:
             fed_by[(source.split(":")[3], source.split(":")[5])] = short_name(known(rc, "function_name") or "")
