@@ -86,8 +86,7 @@ enum Command {
         /// How often to look at the inbox, in milliseconds (not over the API: pushed there).
         #[arg(long, default_value_t = 500)]
         every_ms: u64,
-        /// Over the API: the WebSocket URL to connect to (default: the API's own region's, from
-        /// its `GET /config.json`); another region's receives the same pushes.
+        /// Over the API: the WebSocket URL (default: the API's region's, from GET /config.json).
         #[arg(long)]
         socket: Option<String>,
         /// Over the API: look at the inbox every `--every-ms` instead of a live socket.
@@ -282,17 +281,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Demo { trace } => demo::command(&cli, *trace).await,
         Command::Chat {
             participant,
-            socket,
-            poll: false,
-            ..
-        } if matches!(cli.engine, EngineKind::Api) => {
-            live::chat(&cli, participant, socket.as_deref()).await
-        }
-        Command::Chat {
-            participant,
             every_ms,
-            ..
-        } => watch::chat(&cli, participant, *every_ms).await,
+            socket,
+            poll,
+        } => watch::chat(&cli, participant, *every_ms, socket.as_deref(), *poll).await,
         Command::Trace { id, json } => watch::trace(&cli, id, *json).await,
         Command::Stats { json } => watch::stats(&cli, *json).await,
         Command::Login {

@@ -76,7 +76,17 @@ impl Chatter for ApiClient {
     }
 }
 
-pub async fn chat(cli: &Cli, participant: &str, every_ms: u64) -> Result<(), Failure> {
+/// `moebi chat`: over the API live on a socket (unless `poll`), else looking every `every_ms`.
+pub async fn chat(
+    cli: &Cli,
+    participant: &str,
+    every_ms: u64,
+    socket: Option<&str>,
+    poll: bool,
+) -> Result<(), Failure> {
+    if matches!(cli.engine, EngineKind::Api) && !poll {
+        return crate::live::chat(cli, participant, socket).await;
+    }
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     let mut stdout = std::io::stdout();
     let every = std::time::Duration::from_millis(every_ms.max(50));
