@@ -14,11 +14,17 @@ locals {
 
   tags = merge({ project = "moebi", managed-by = "terraform" }, var.tags)
 
-  # Who is homed where; every list sorted ascending.
-  humans_in  = { for r in local.regions : r => sort([for p in local.participants : p.name if p.home == r]) }
-  bots_in    = { for r in local.regions : r => sort([for b in local.bots : b.name if b.home == r]) }
+  # Each region's standby (the next one; the last region's is the first), and where each name
+  # is homed now: its home, or its home's standby while that is evacuated (var.evacuated).
+  standby       = { for i, r in local.regions : r => local.regions[(i + 1) % length(local.regions)] }
+  home_now      = { for x in local.all_homes : x.name => contains(var.evacuated, x.home) ? local.standby[x.home] : x.home }
+  bad_evacuated = [for r in var.evacuated : r if !contains(local.regions, r) || contains(var.evacuated, try(local.standby[r], r))]
+
+  # Who is homed where now; every list sorted ascending.
+  humans_in  = { for r in local.regions : r => sort([for p in local.participants : p.name if local.home_now[p.name] == r]) }
+  bots_in    = { for r in local.regions : r => sort([for b in local.bots : b.name if local.home_now[b.name] == r]) }
   chatters   = { for r in local.regions : r => sort(concat(local.humans_in[r], local.bots_in[r])) }
-  stores_in  = { for r in local.regions : r => sort([for s in local.stores : s.name if s.home == r]) }
+  stores_in  = { for r in local.regions : r => sort([for s in local.stores : s.name if local.home_now[s.name] == r]) }
   all_homes  = concat(local.participants, local.bots, local.stores)
   bad_homes  = [for x in local.all_homes : "${x.name} (${x.home})" if !contains(local.regions, x.home)]
   all_names  = [for x in local.all_homes : x.name]

@@ -19,6 +19,11 @@ output "regions" {
   }
 
   precondition {
+    condition     = length(local.bad_evacuated) == 0
+    error_message = "Cannot evacuate ${join(", ", local.bad_evacuated)}: each evacuated region must be one of the topology's (${join(", ", local.regions)}), and its standby (the next region) must not be evacuated too."
+  }
+
+  precondition {
     condition     = length(local.dup_names) == 0
     error_message = "The topology uses the name(s) ${join(", ", local.dup_names)} more than once (participants, bots and stores share one namespace)."
   }
@@ -40,11 +45,11 @@ output "rules" {
 }
 
 output "homes" {
-  description = "Home region of every participant, bot and store."
+  description = "Home region of every participant, bot and store now: its standby's while its own is evacuated."
   value = {
-    participants = { for p in local.participants : p.name => p.home }
-    bots         = { for b in local.bots : b.name => b.home }
-    stores       = { for s in local.stores : s.name => s.home }
+    participants = { for p in local.participants : p.name => local.home_now[p.name] }
+    bots         = { for b in local.bots : b.name => local.home_now[b.name] }
+    stores       = { for s in local.stores : s.name => local.home_now[s.name] }
   }
 }
 
@@ -133,4 +138,9 @@ output "api_endpoints" {
 output "socket_urls" {
   description = "Region => the URL of its WebSocket API (live delivery): connect with ?token=<a token of the pool>."
   value       = { for r, m in local.region_outputs : r => m.live.url }
+}
+
+output "drill" {
+  description = "Region => the FIS experiment template id pausing the replication of its replica (null on an emulator): scripts/drill.sh on AWS starts it."
+  value       = { for r, m in local.region_outputs : r => m.drill_template_id }
 }

@@ -108,7 +108,11 @@ locals {
       jwks_url    = var.endpoint_url != null ? "${var.endpoint_url}/${local.signin.pool_id}/.well-known/jwks.json" : "${local.signin.issuer}/.well-known/jwks.json"
       cognito_url = coalesce(var.endpoint_url, "https://cognito-idp.${local.primary_region}.amazonaws.com")
     }
-    connections_table     = local.connections_table
+    connections_table = local.connections_table
+    # The drill's FIS experiments (fis.tf): not on an emulator. The role's ARN is taken
+    # through its policy, so that no experiment uses the role before its policy.
+    fis_enabled           = local.fis_enabled
+    fis_role_arn          = local.fis_enabled ? "arn:${local.partition}:iam::${local.account_id}:role/${aws_iam_role_policy.fis[0].role}" : null
     emulator_endpoint     = var.endpoint_url
     api_access_log_prefix = local.api_access_log_prefix
     api_throttling        = { rate_limit = var.api_throttling_rate_limit, burst_limit = var.api_throttling_burst_limit }

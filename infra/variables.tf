@@ -176,3 +176,17 @@ variable "emulator_lacks_sqs_redrive_allow_policy" {
   type        = bool
   default     = false
 }
+
+variable "evacuated" {
+  # Losing a region (README, "Losing a region"): everyone homed in an evacuated region (its
+  # participants, bots and stores) is homed in its standby instead, the next region of
+  # topology.json (the last region's is the first), so every surviving region's rules route
+  # their events there, and the standby's functions apply them (a function serves its own
+  # region's residents and those of the region it stands by for). Effects are keyed by event
+  # ids, so an event applied in both regions is applied once. Remove the region from the list
+  # once it is back: the homes move back, and what its queues held drains there.
+  # moebi's Topology::evacuated derives the same rules (tests/infra.rs compares them).
+  description = "Regions whose residents are homed in their standby (the next region) while they are down."
+  type        = list(string)
+  default     = []
+}

@@ -30,6 +30,8 @@
 #                  client ids and the users' passwords are written to REHEARSAL_JSON (mode 0600);
 #                  `scripts/deploy-emulator.sh stop` (make deploy-emulator-stop) stops it. A
 #                  MiniStack an earlier KEEP=1 run left is stopped first.
+#   UNTIL=users    stop after the users are made and signed in (with KEEP=1: make drill's
+#                  deployment, without the checks that follow)
 #   REHEARSAL_JSON (default: <repo>/.venv/rehearsal.json, git-ignored)
 #   MOEBI          the moebi binary: `moebi login` and `moebi --engine api` play the scenario,
 #                  `moebi setup` makes the second emulator's resources (default:
@@ -247,13 +249,18 @@ keep() {
     return 0
   fi
   mkdir -p "$(dirname "$REHEARSAL_JSON")"
-  python3 - "$WORK/front.json" "$REHEARSAL_JSON" "$URL" "$MS_PID_deploy" "$WORK" <<'PY' || return 0
+  python3 - "$WORK/front.json" "$REHEARSAL_JSON" "$URL" "$MS_PID_deploy" "$WORK" "$ZIPS" "$TOPOLOGY" "${TF_CLI_CONFIG_FILE:-}" <<'PY' || return 0
 import json, os, sys
-front, out, url, pid, work = sys.argv[1:]
+front, out, url, pid, work, zips, topology, cli_config = sys.argv[1:]
 f = json.load(open(front))
 kept = {
     "ministack": {"url": url, "pid": int(pid), "work_dir": work, "log": os.path.join(work, "deploy.log"),
                   "terraform_state": os.path.join(work, "terraform.tfstate")},
+    # How the deployment was applied, so that make drill can apply it again (var.evacuated).
+    "terraform": {"data_dir": os.path.join(work, "data"), "cli_config": cli_config,
+                  "state": os.path.join(work, "terraform.tfstate"), "outputs": os.path.join(work, "outputs.json"),
+                  "vars": {"endpoint_url": url, "artifacts_dir": zips, "topology_file": topology,
+                           "deletion_protection": "false"}},
     "cognito_url": f["cognito_url"], "region": f["region"], "user_pool_id": f["user_pool_id"],
     "client_id": f["client_id"], "jwt_issuer": f["jwt_issuer"], "apis": f["apis"],
     "users": f["users"], "moebi": f["moebi"], "sessions": f["sessions"],
@@ -304,6 +311,8 @@ step "Lambda zips: real bootstraps for this machine${DOCTOR:+ (DOCTOR=$DOCTOR)}"
 step "terraform init + apply of infra/ against MiniStack (no emulator_lacks_* switch)" apply
 step "rules -> queues, functions and other regions' buses; event source mappings, async configs, dashboards (AWS CLI)" wiring
 step "users in the pool as an operator makes them (aws cognito-idp), each signed in with moebi login" users
+# UNTIL=users (make drill): a deployment with its users signed in, and nothing more.
+[ "${UNTIL:-}" != users ] || finish
 step "the scenario through the front door: moebi --engine api at each one's home region's API; effects by the bootstraps" scenario
 step "the front door refuses (401 no/expired/tampered/foreign token, 403, 400, 413, 409) and writes nothing" refusals
 step "inboxes and shares in every region (global tables; AWS CLI: dynamodb query)" landed

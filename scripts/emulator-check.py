@@ -583,7 +583,12 @@ def users(url, topology_file, outputs_file, moebi_bin, sessions, front_file):
         cognito("admin-create-user", "--message-action", "SUPPRESS")
         cognito("admin-set-user-password", "--password=" + password, "--permanent")
         cognito("admin-add-user-to-group", "--group-name", group)
-        front["users"][name] = {"password": password, "group": group, "home": home, "api": apis[home]}
+        # The other regions' APIs, the home's standby (the next region) first: where moebi's
+        # client turns when the home region cannot be reached (make drill).
+        regions = t["regions"]
+        at = regions.index(home)
+        failover = [apis[regions[(at + k) % len(regions)]] for k in range(1, len(regions))]
+        front["users"][name] = {"password": password, "group": group, "home": home, "api": apis[home], "failover": failover}
     for group in ("participants", "stores"):
         got = sorted(u["Username"] for u in (aws(url, region, "cognito-idp", "list-users-in-group", "--user-pool-id", pool, "--group-name", group) or {}).get("Users", []))
         want = sorted(n for n, _, g in people if g == group)
@@ -595,7 +600,8 @@ def users(url, topology_file, outputs_file, moebi_bin, sessions, front_file):
     for name, home, group in people:
         u = front["users"][name]
         took = time.time()
-        out = moebi(front, "login", name, "--api", u["api"], "--client-id", client, "--cognito-url", url, password=u["password"])
+        failover = [a for api in u["failover"] for a in ("--failover", api)]
+        out = moebi(front, "login", name, "--api", u["api"], *failover, "--client-id", client, "--cognito-url", url, password=u["password"])
         took = time.time() - took
         if out is None:
             continue

@@ -53,7 +53,7 @@ impl<'a> Client<'a> {
 
     /// Runs the engine until idle, then answers whether event `id` was set aside as a dead
     /// letter: a command reports the outcome of its own event.
-    async fn settle(&self, id: &EventId) -> Result<(), EngineError> {
+    pub async fn settle(&self, id: &EventId) -> Result<(), EngineError> {
         self.engine.run_until_idle().await?;
         let dead = self.engine.dead_letters(None).await?;
         match dead.into_iter().find(|d| carries(&d.body, id)) {

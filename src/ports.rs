@@ -206,12 +206,13 @@ impl InboxEntry {
     }
 }
 
-/// One region's share of one product.
+/// A part of the stock of one product: one add of the ledger (or, in the designs the
+/// simulation compares, one region's share). The stock of a product is the sum of its parts.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StockShare {
     /// The product.
     pub product: Product,
-    /// The region whose stock-add wrote this share (its only writer).
+    /// The region whose stock-add wrote it.
     pub region: Region,
     /// Units held.
     pub qty: u64,
@@ -236,10 +237,11 @@ pub trait Inboxes: Send + Sync {
     async fn inbox(&self, owner: &Participant) -> Result<Vec<InboxEntry>, PortError>;
 }
 
-/// The stock, kept as one share per (product, region).
+/// The stock: a ledger of adds, each keyed by its event id, whose sum is the stock.
 #[async_trait]
 pub trait StockShares: Send + Sync {
-    /// Grows this region's share of `product` by `qty`, once per `key`.
+    /// Records the add of `qty` units of `product` under `key`'s event id, once: an add
+    /// applied again, here or in another region, is the same item.
     async fn add(
         &self,
         key: &EffectKey,
@@ -247,7 +249,7 @@ pub trait StockShares: Send + Sync {
         qty: Quantity,
     ) -> Result<Outcome, PortError>;
 
-    /// Every region's shares of `product`, or of every product.
+    /// The parts of the stock of `product`, or of every product.
     async fn shares(&self, product: Option<&Product>) -> Result<Vec<StockShare>, PortError>;
 }
 

@@ -53,19 +53,44 @@ fn every_topology_region_has_a_provider_alias_and_a_module_instance() {
 
 /// `terraform console` evaluates `local.rules` offline, in a data directory of its own that it
 /// initialises first (as `infra/settings.sh` does), so it needs no other step before it and
-/// can run beside `make infra-test`.
+/// can run beside `make infra-test`. With a region evacuated too: its residents' homes move to
+/// its standby in both.
 #[test]
 fn terraform_derives_the_same_rules_as_the_engines() {
+    let topology = Topology::builtin();
+    assert_eq!(
+        terraform_rules(""),
+        topology.rules_json(),
+        "Terraform's local.rules and Topology::rules differ"
+    );
+    let down = topology.regions[1].clone();
+    let evacuated = terraform_rules(&format!("'-var=evacuated=[\"{down}\"]'"));
+    assert_eq!(
+        evacuated,
+        topology.evacuated(&down).rules_json(),
+        "with {down} evacuated, Terraform's local.rules and Topology::rules differ"
+    );
+    assert_ne!(
+        evacuated,
+        topology.rules_json(),
+        "evacuating {down} moved no home"
+    );
+}
+
+/// Terraform's `local.rules`, as JSON, with `vars` (`-var=…`) given to `terraform console`.
+fn terraform_rules(vars: &str) -> serde_json::Value {
     let root = support::root();
     let work = tempfile::tempdir().unwrap();
     // offline.sh: the AWS provider from the preinstalled filesystem mirror, no version check.
-    let script = r#"set -euo pipefail
+    let script = format!(
+        r#"set -euo pipefail
 . infra/offline.sh
 offline_terraform "$WORK"
 export TF_DATA_DIR="$WORK/data"
 terraform -chdir=infra init -backend=false -input=false -no-color >"$WORK/init.log" 2>&1 \
-  || { cat "$WORK/init.log" >&2; exit 1; }
-exec terraform -chdir=infra console"#;
+  || {{ cat "$WORK/init.log" >&2; exit 1; }}
+exec terraform -chdir=infra console {vars}"#
+    );
     let mut child = Command::new("bash")
         .arg("-c")
         .arg(script)
@@ -86,16 +111,11 @@ exec terraform -chdir=infra console"#;
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "terraform console failed: {}",
+        "terraform console {vars} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     // The console prints the JSON text as a quoted HCL string, whose escapes are JSON's here.
     let quoted = String::from_utf8(out.stdout).unwrap();
     let text: String = serde_json::from_str(quoted.trim()).expect("a quoted string");
-    let terraform: serde_json::Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(
-        terraform,
-        Topology::builtin().rules_json(),
-        "Terraform's local.rules and Topology::rules differ"
-    );
+    serde_json::from_str(&text).unwrap()
 }

@@ -48,8 +48,22 @@ async fn a_short_load_applies_every_event_once_and_draws_its_plots() {
     for (name, h) in report.hop_names.iter().zip(&report.hops) {
         assert!(!h.is_empty(), "hop {name} never timed");
     }
+    // Around an outage in the middle of the run: every timed event falls in one phase, and the
+    // summary a drill reads says so.
+    let window = load::phases::Window {
+        start_ms: report.start_ms + 300.0,
+        end_ms: report.start_ms + 700.0,
+    };
+    let counts = report.phases(&window).map(|h| h.len());
+    assert_eq!(counts.iter().sum::<u64>(), 120, "{counts:?}");
+    assert!(counts.iter().all(|&n| n > 0), "{counts:?}");
+    let summary = report.summary(Some(&window));
+    assert_eq!(summary["once"], 120);
+    assert_eq!(summary["phases"]["during"]["count"], counts[1]);
+    assert!(report.render_phases(&window).contains("during"));
     let kinds = vec![("all".to_owned(), &report.overall)];
-    let files = plot::run_plots(dir.path(), &report.seconds, &kinds, "test").unwrap();
+    let marked = Some(report.seconds_of(&window));
+    let files = plot::run_plots(dir.path(), &report.seconds, &kinds, ("test", marked)).unwrap();
     assert_eq!(files.len(), 4);
     for f in files {
         let size = std::fs::metadata(&f).unwrap().len();

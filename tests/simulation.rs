@@ -25,14 +25,14 @@ fn show(run: &SeedRun) -> String {
 #[tokio::test(flavor = "current_thread")]
 async fn a_seed_replays_exactly_its_schedule() {
     let topology = Topology::builtin();
-    let a = one(7, Design::Shares, &topology).await.unwrap();
-    let b = one(7, Design::Shares, &topology).await.unwrap();
+    let a = one(7, Design::Ledger, &topology).await.unwrap();
+    let b = one(7, Design::Ledger, &topology).await.unwrap();
     assert_eq!(a.trace, b.trace, "the same seed took two schedules");
     assert_eq!(
         (a.events, a.crashes, a.partitions),
         (b.events, b.crashes, b.partitions)
     );
-    let c = one(8, Design::Shares, &topology).await.unwrap();
+    let c = one(8, Design::Ledger, &topology).await.unwrap();
     assert_ne!(a.trace, c.trace, "two seeds took one schedule");
 }
 
@@ -49,7 +49,7 @@ fn random_seeds_lose_nothing_and_double_nothing() {
     let seeds = Seeds {
         first,
         count,
-        design: Design::Shares,
+        design: Design::Ledger,
         jobs: 2,
     };
     let found = explore(&Topology::builtin(), seeds, &|run| !run.passed()).unwrap();
@@ -62,6 +62,55 @@ fn random_seeds_lose_nothing_and_double_nothing() {
     // The schedules did exercise what they claim to.
     assert!(s.events > count * 8, "{s}");
     assert!(s.crashes > 0 && s.partitions > 0, "{s}");
+    assert!(!s.outages.is_empty() && s.failed_over > 0, "{s}");
+}
+
+#[test]
+fn regions_go_down_and_their_residents_are_served_by_the_standby() {
+    let seeds = Seeds {
+        first: 0,
+        count: 200,
+        design: Design::Ledger,
+        jobs: 2,
+    };
+    let found = explore(&Topology::builtin(), seeds, &|run| !run.passed()).unwrap();
+    if let Some(run) = &found.stopped_at {
+        panic!("{}", show(run));
+    }
+    let s = &found.summary;
+    let regions = Topology::builtin().regions;
+    for region in &regions {
+        let a = s.outages.get(region).copied().unwrap_or_default();
+        assert!(
+            a.outages > 0 && a.events > 0,
+            "{region} never went down: {s}"
+        );
+        // Some of its residents' events were applied while it was down (the standby served
+        // them), and some waited in its queues for it to come back.
+        assert!(a.served > 0 && a.served < a.events, "{region}: {a:?}");
+    }
+}
+
+#[test]
+fn one_share_per_region_doubles_an_add_applied_in_two_regions() {
+    let seeds = Seeds {
+        first: 0,
+        count: 1000,
+        design: Design::Shares,
+        jobs: 2,
+    };
+    let found = explore(&Topology::builtin(), seeds, &|run| run.findings.doubled > 0).unwrap();
+    let run = found
+        .stopped_at
+        .expect("one share per region, with failover, doubles no add");
+    assert!(
+        run.findings
+            .violations
+            .iter()
+            .any(|v| v.starts_with("doubled:") && v.contains(" of ")),
+        "{}",
+        show(&run)
+    );
 }
 
 #[test]

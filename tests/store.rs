@@ -3,7 +3,7 @@
 mod support;
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use moebi::contract::{Participant, Region};
+use moebi::contract::{Event, EventId, Participant, Product, Quantity, Region, StockAdd, Store};
 use moebi::engine::local::LocalEngine;
 use moebi::engine::Engine;
 use moebi::topology::Topology;
@@ -84,30 +84,44 @@ async fn an_add_that_ends_in_the_dlq_is_reported_as_failed_not_added() {
     let engine = LocalEngine::open(dir.path(), Topology::builtin())
         .await
         .unwrap();
-    // GIVEN store-1's share of nike one unit short of the most a share holds
+    // GIVEN event id `taken`, applied by stock-add before for other content (its idempotency
+    // record's digest is another event's): the ledger takes any add, so only the store can
+    // refuse one
+    let west = Region::parse("us-west-2").unwrap();
     engine
-        .store(&Region::parse("us-west-2").unwrap())
+        .store(&west)
         .unwrap()
         .client()
         .put_item()
         .table_name("moebi")
-        .item("pk", AttributeValue::S("stock".into()))
-        .item("sk", AttributeValue::S("nike#us-west-2".into()))
-        .item("product", AttributeValue::S("nike".into()))
-        .item("region", AttributeValue::S("us-west-2".into()))
-        .item(
-            "qty",
-            AttributeValue::N((moebi::ports::MAX_SHARE - 1).to_string()),
-        )
+        .item("pk", AttributeValue::S("applied#stock-add#taken".into()))
+        .item("sk", AttributeValue::S("applied".into()))
+        .item("digest", AttributeValue::S("another event's".into()))
         .send()
         .await
         .unwrap();
+    // WHEN store-1 adds under that id THEN the command says its event failed, and why
+    let add = StockAdd {
+        id: EventId::parse("taken").unwrap(),
+        store: Store::parse("store-1").unwrap(),
+        product: Product::parse("nike").unwrap(),
+        qty: Quantity::new(2).unwrap(),
+    };
+    engine
+        .publish(&west, &[Event::StockAdd(add)])
+        .await
+        .unwrap();
     let client = moebi::client::Client::new(&engine);
-    // WHEN two more units come THEN the command says its event failed, and why
-    let err = client.add_stock("store-1", "nike", 2).await.unwrap_err();
+    let err = client
+        .settle(&EventId::parse("taken").unwrap())
+        .await
+        .unwrap_err();
     let message = moebi::report(&err);
     assert!(message.contains("set aside as a dead letter"), "{message}");
-    assert!(message.contains("would exceed"), "{message}");
-    // AND one unit still fits
-    client.add_stock("store-1", "nike", 1).await.unwrap();
+    assert!(message.contains("for other content"), "{message}");
+    // AND nothing was added
+    assert_eq!(
+        client.ask_stock("alex", Some("nike")).await.unwrap(),
+        "there is no product nike"
+    );
 }

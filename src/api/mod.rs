@@ -69,8 +69,13 @@ pub enum ApiError {
 pub struct Session {
     /// The user (a participant or store of the topology).
     pub user: String,
-    /// The HTTP API's base URL (one region's).
+    /// The HTTP API's base URL (one region's: the user's home region's).
     pub api: String,
+    /// The APIs of the other regions, in the order to try them when `api` cannot be reached
+    /// (the home region's standby first): each request carries its client-chosen id, so
+    /// sending it again elsewhere applies it once.
+    #[serde(default)]
+    pub failover: Vec<String>,
     /// Cognito's endpoint (`https://cognito-idp.<region>.amazonaws.com`, or an emulator's).
     pub cognito_url: String,
     /// The app client's id.
@@ -96,7 +101,7 @@ impl Session {
         http: &http::Http,
         cognito_url: &str,
         client_id: &str,
-        api: &str,
+        (api, failover): (&str, &[String]),
         user: &str,
         password: &str,
     ) -> Result<Self, ApiError> {
@@ -104,6 +109,10 @@ impl Session {
         Ok(Self {
             user: user.to_owned(),
             api: api.trim_end_matches('/').to_owned(),
+            failover: failover
+                .iter()
+                .map(|u| u.trim_end_matches('/').to_owned())
+                .collect(),
             cognito_url: cognito_url.to_owned(),
             client_id: client_id.to_owned(),
             access_token: tokens.access,
@@ -133,6 +142,13 @@ impl Session {
         })
     }
 
+    /// Every API to try, in order: the home region's, then the failovers.
+    pub fn apis(&self) -> Vec<String> {
+        std::iter::once(self.api.clone())
+            .chain(self.failover.iter().cloned())
+            .collect()
+    }
+
     /// Writes the session to `dir`, readable by its owner only (it holds the tokens).
     pub fn save(&self, dir: &Path) -> Result<PathBuf, ApiError> {
         let path = session_path(dir, &self.user);
@@ -154,11 +170,67 @@ impl Session {
     }
 }
 
+/// How long a request waits for an API before trying the next region's
+/// (`MOEBI_API_TIMEOUT_MS`, default 5,000).
+pub fn request_timeout() -> Duration {
+    let ms = std::env::var("MOEBI_API_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    Duration::from_millis(ms)
+}
+
+/// Whether an API's answer says its region cannot serve: no connection, no answer in time, or
+/// API Gateway's 5xx of a function that cannot run. A refusal (4xx) is the API's word, never
+/// retried elsewhere.
+pub fn region_failed(answer: &Result<http::Answer, ApiError>) -> bool {
+    match answer {
+        Err(ApiError::Transport(_)) => true,
+        Ok(a) => matches!(a.status, 500 | 502 | 503 | 504),
+        Err(_) => false,
+    }
+}
+
+/// Sends `method path` with `body` to the first of `apis` that can serve it, starting at
+/// `*active` (which is left at the API that answered). Answers the answer and that API.
+pub async fn with_failover(
+    http: &http::Http,
+    apis: &[String],
+    active: &mut usize,
+    (method, path, token, body): (Method, &str, &str, Option<&Value>),
+) -> Result<http::Answer, ApiError> {
+    let timeout = request_timeout();
+    let mut last = Err(ApiError::Transport("no API to call".into()));
+    for step in 0..apis.len() {
+        let at = (*active + step) % apis.len();
+        let url = format!("{}{path}", apis[at]);
+        let call = http.authorized(method.clone(), &url, token, body);
+        let answer = match tokio::time::timeout(timeout, call).await {
+            Ok(answer) => answer,
+            Err(_) => Err(ApiError::Transport(
+                format!("no answer from {} in {timeout:?}", apis[at]).into(),
+            )),
+        };
+        if !region_failed(&answer) {
+            if at != *active {
+                tracing::warn!(from = %apis[*active], to = %apis[at], "failed over to another region's API");
+                *active = at;
+            }
+            return answer;
+        }
+        last = answer;
+    }
+    last
+}
+
 /// A signed-in user's client of the API.
 pub struct ApiClient {
     http: http::Http,
     session: Session,
     dir: PathBuf,
+    /// The index in [`Session::apis`] of the API calls go to: the home region's until it
+    /// cannot be reached.
+    active: usize,
 }
 
 impl ApiClient {
@@ -168,6 +240,7 @@ impl ApiClient {
             http: http::Http::new()?,
             session: Session::load(dir, user)?,
             dir: dir.to_owned(),
+            active: 0,
         })
     }
 
@@ -191,11 +264,11 @@ impl ApiClient {
         Ok(self.session.access_token.clone())
     }
 
-    /// The user's API and a token with at least a minute to live: what a caller sending many
-    /// requests at once (`moebi load`) sends them with.
-    pub async fn credentials(&mut self) -> Result<(String, String), ApiError> {
+    /// The user's APIs (home first, then the failovers) and a token with at least a minute
+    /// to live: what a caller sending many requests at once (`moebi load`) sends them with.
+    pub async fn credentials(&mut self) -> Result<(Vec<String>, String), ApiError> {
         let token = self.token().await?;
-        Ok((self.session.api.clone(), token))
+        Ok((self.session.apis(), token))
     }
 
     /// Calls `method path` with `body`; a refusal becomes [`ApiError::Refused`] with the API's words.
@@ -206,11 +279,9 @@ impl ApiClient {
         body: Option<Value>,
     ) -> Result<Value, ApiError> {
         let token = self.token().await?;
-        let url = format!("{}{path}", self.session.api);
-        let answer = self
-            .http
-            .authorized(method, &url, &token, body.as_ref())
-            .await?;
+        let apis = self.session.apis();
+        let call = (method, path, token.as_str(), body.as_ref());
+        let answer = with_failover(&self.http, &apis, &mut self.active, call).await?;
         if (200..300).contains(&answer.status) {
             return Ok(answer.body);
         }

@@ -51,12 +51,15 @@ pub struct Mapping {
     pub visibility_seconds: u32,
 }
 
-/// The mappings of `region`: one per function a rule of that region targets.
-pub fn mappings(topology: &Topology, region: &Region) -> Vec<Mapping> {
+/// The mappings of `region`: one per function, in every region, as Terraform deploys them.
+/// A region whose rules reach no function of some kind still has it: when another region is
+/// evacuated its residents' events come here ([`Topology::evacuated`]), and what was queued
+/// then is drained after the home moved back.
+pub fn mappings(topology: &Topology, _region: &Region) -> Vec<Mapping> {
     let q = topology.queues;
-    let mut out: Vec<Mapping> = Vec::new();
-    for rule in topology.rules(region) {
-        let mapping = match rule.target {
+    Function::ALL
+        .into_iter()
+        .map(|function| match function.target() {
             Target::Queue(function) => Mapping {
                 function,
                 delivery: Delivery::Batch,
@@ -64,20 +67,15 @@ pub fn mappings(topology: &Topology, region: &Region) -> Vec<Mapping> {
                 max_receives: q.max_receive_count,
                 visibility_seconds: q.visibility_timeout_seconds,
             },
-            Target::Function(function) => Mapping {
+            _ => Mapping {
                 function,
                 delivery: Delivery::Async,
                 batch_size: 1,
                 max_receives: ASYNC_ATTEMPTS,
                 visibility_seconds: ASYNC_RETRY_SECONDS,
             },
-            Target::Bus(_) => continue,
-        };
-        if !out.iter().any(|m| m.function == mapping.function) {
-            out.push(mapping);
-        }
-    }
-    out
+        })
+        .collect()
 }
 
 /// What every region runs with, in the shape `infra/settings.sh` reads off Terraform's plan,

@@ -24,8 +24,9 @@ pub enum HandlerError {
         /// The kind it was given.
         kind: Kind,
     },
-    /// The event is routed to the wrong region: a wiring error.
-    #[error("field `{field}`: {name} lives in {home}, not in {here}")]
+    /// The event is routed to a region that neither is its home nor stands by for it: a
+    /// wiring error.
+    #[error("field `{field}`: {name} lives in {home}, which {here} does not stand by for")]
     WrongRegion {
         /// The field naming whom the event is for.
         field: &'static str,
@@ -131,14 +132,16 @@ pub(crate) fn participant_home<'t>(
     topology.participant_home(field, who)
 }
 
-/// Checks that `home` is the region the handler runs in.
+/// Checks that the handler's region serves `home`: it is `home`, or stands by for it
+/// ([`Topology::serves`]). Effects are keyed by event ids, so an event applied in both is
+/// applied once (see [`crate::store`]).
 pub(crate) fn here(
     site: Site<'_>,
     field: &'static str,
     name: &str,
     home: &Region,
 ) -> Result<(), HandlerError> {
-    if home == site.region {
+    if site.topology.serves(site.region, home) {
         Ok(())
     } else {
         Err(HandlerError::WrongRegion {

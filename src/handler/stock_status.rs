@@ -68,3 +68,26 @@ pub fn describe(product: Option<&Product>, totals: &BTreeMap<Product, u64>) -> S
             .join(", "),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::contract::Region;
+
+    fn part(product: &str, qty: u64) -> StockShare {
+        StockShare {
+            product: Product::parse(product).unwrap(),
+            region: Region::parse("us-west-2").unwrap(),
+            qty,
+        }
+    }
+
+    #[test]
+    fn a_total_past_64_bits_is_refused_naming_the_product_never_wrapped() {
+        let parts = [part("nike", u64::MAX), part("puma", 1), part("nike", 1)];
+        let err = totals(&parts).unwrap_err();
+        assert!(err.to_string().contains("nike"), "{err}");
+        let fits = totals(&[part("nike", u64::MAX - 1), part("nike", 1)]).unwrap();
+        assert_eq!(fits[&Product::parse("nike").unwrap()], u64::MAX);
+    }
+}

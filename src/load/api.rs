@@ -8,6 +8,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ use crate::topology::{Function, Topology};
 use super::measure::{Outcome, Sent};
 use super::plan::{Kind, Planned};
 use super::{wall_ms, LoadError, Progress};
+
+/// How long a user's requests go to the API that answered instead of the home region's,
+/// after the home region failed; then the home region is tried first again.
+const FAILBACK_MS: f64 = 10_000.0;
 
 /// The hops through the API, and what each is.
 pub const HOPS: [&str; 4] = ["accepted", "acknowledged", "handled", "answered"];
@@ -75,7 +80,10 @@ pub async fn send(
     schedule: &[Planned],
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(Vec<Sent>, Vec<Option<f64>>, f64), LoadError> {
-    let mut credentials: HashMap<String, (String, String)> = HashMap::new();
+    // Per user: the APIs to try (home first), the token, and the failover in use: the API that
+    // answered instead of the home region's, and when the home region last failed (ms).
+    type Credentials = (Arc<Vec<String>>, String, Arc<(AtomicUsize, AtomicU64)>);
+    let mut credentials: HashMap<String, Credentials> = HashMap::new();
     for p in schedule {
         let user = sender(&p.event);
         if let std::collections::hash_map::Entry::Vacant(slot) = credentials.entry(user) {
@@ -83,27 +91,40 @@ pub async fn send(
             let failed =
                 |e: crate::api::ApiError| LoadError::Plan(format!("{user}: {}", crate::report(&e)));
             let mut client = ApiClient::open(sessions, &user).map_err(failed)?;
-            slot.insert(client.credentials().await.map_err(failed)?);
+            let (apis, token) = client.credentials().await.map_err(failed)?;
+            let failover = (AtomicUsize::new(0), AtomicU64::new(0));
+            slot.insert((Arc::new(apis), token, Arc::new(failover)));
         }
     }
     let http = Arc::new(Http::new().map_err(|e| LoadError::Plan(crate::report(&e)))?);
     let start = Instant::now() + Duration::from_millis(50);
     let start_ms = wall_ms() + 50.0;
     let mut tasks = tokio::task::JoinSet::new();
-    let answered = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let answered = Arc::new(AtomicU64::new(0));
     let mut last_report = Instant::now();
     for p in schedule {
         tokio::time::sleep_until(start + p.due).await;
-        let (api, token) = credentials[&sender(&p.event)].clone();
+        let (apis, token, active) = credentials[&sender(&p.event)].clone();
         let (path, body) = request(&p.event);
         let (http, counter) = (http.clone(), answered.clone());
         let (index, due_ms) = (p.index, start_ms + p.due.as_secs_f64() * 1000.0);
         tasks.spawn(async move {
             let sent_ms = wall_ms();
-            let url = format!("{api}{path}");
-            let answer = http
-                .authorized(hyper::Method::POST, &url, &token, Some(&body))
-                .await;
+            // The home region's API, or the next that answers (the user's region is down); for
+            // a while after the home region failed, the one that answered instead.
+            let (in_use, home_failed_ms) = (&active.0, &active.1);
+            let recent = sent_ms - (home_failed_ms.load(Ordering::Relaxed) as f64) < FAILBACK_MS;
+            let mut at = if recent {
+                in_use.load(Ordering::Relaxed)
+            } else {
+                0
+            };
+            let call = (hyper::Method::POST, path, token.as_str(), Some(&body));
+            let answer = crate::api::with_failover(&http, &apis, &mut at, call).await;
+            if at != 0 {
+                in_use.store(at, Ordering::Relaxed);
+                home_failed_ms.store(wall_ms() as u64, Ordering::Relaxed);
+            }
             let refused = match answer {
                 Ok(a) if a.status == 202 => None,
                 Ok(a) => Some(format!(
@@ -114,7 +135,7 @@ pub async fn send(
                 Err(e) => Some(crate::report(&e)),
             };
             let acknowledged = refused.is_none().then(wall_ms);
-            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            counter.fetch_add(1, Ordering::Relaxed);
             (
                 index,
                 Sent {
@@ -130,7 +151,7 @@ pub async fn send(
             progress(Progress {
                 elapsed: start.elapsed(),
                 sent: p.index as u64 + 1,
-                done: answered.load(std::sync::atomic::Ordering::Relaxed),
+                done: answered.load(Ordering::Relaxed),
                 done_what: "requests answered",
             });
         }
@@ -334,57 +355,5 @@ fn outcome(
         applied: u32::from(complete),
         failure: s.refused.clone(),
         hops,
-    }
-}
-
-impl Stamps {
-    /// Whether every region's stock holds what the adds acknowledged sum to, per product of
-    /// the run, waiting up to `settle` for replication; answers what disagrees.
-    pub async fn check_stock(
-        &self,
-        schedule: &[Planned],
-        outcomes: &[Outcome],
-        settle: Duration,
-    ) -> Result<Vec<String>, LoadError> {
-        use crate::ports::StockShares;
-        let mut expected: std::collections::BTreeMap<String, u64> = Default::default();
-        for (p, o) in schedule.iter().zip(outcomes) {
-            if let (Event::StockAdd(a), 1) = (&p.event, o.applied) {
-                *expected.entry(a.product.to_string()).or_default() += u64::from(a.qty.get());
-            }
-        }
-        let deadline = Instant::now() + settle;
-        loop {
-            let mut problems = Vec::new();
-            for (region, client) in &self.clients {
-                let store = crate::store::DynamoStore::new(
-                    region.clone(),
-                    self.table.clone(),
-                    client.clone(),
-                );
-                let shares = store.shares(None).await.map_err(|e| {
-                    LoadError::Plan(format!(
-                        "reading the stock in {region}: {}",
-                        crate::report(&e)
-                    ))
-                })?;
-                let mut held: std::collections::BTreeMap<String, u64> = Default::default();
-                for s in shares {
-                    *held.entry(s.product.to_string()).or_default() += s.qty;
-                }
-                for (product, want) in &expected {
-                    let got = held.get(product).copied().unwrap_or(0);
-                    if got != *want {
-                        problems.push(format!(
-                            "{region} holds {got} of {product}, the adds applied sum to {want}"
-                        ));
-                    }
-                }
-            }
-            if problems.is_empty() || Instant::now() > deadline {
-                return Ok(problems);
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
     }
 }

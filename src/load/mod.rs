@@ -15,9 +15,11 @@ pub mod api;
 pub mod bus;
 pub mod local;
 pub mod measure;
+pub mod phases;
 pub mod plan;
 pub mod plot;
 pub mod report;
+mod stock;
 
 use std::path::Path;
 

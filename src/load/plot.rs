@@ -122,6 +122,9 @@ where
     Ok(())
 }
 
+/// The shade of a region's outage.
+const OUTAGE: RGBAColor = RGBAColor(214, 39, 40, 0.15);
+
 fn line_key(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
     move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
 }
@@ -130,6 +133,7 @@ fn latency_over_time<DB: DrawingBackend>(
     root: &DrawingArea<DB, Shift>,
     seconds: &[Second],
     title: &str,
+    outage: Option<(f64, f64)>,
 ) -> Drawn
 where
     DB::ErrorType: 'static,
@@ -148,6 +152,15 @@ where
         .configure_mesh()
         .y_desc("latency (ms), events due that second")
         .draw()?;
+    if let Some((from, to)) = outage {
+        chart
+            .draw_series(std::iter::once(Rectangle::new(
+                [(from, 0.0), (to, top)],
+                OUTAGE.filled(),
+            )))?
+            .label("region down")
+            .legend(|(x, y)| Rectangle::new([(x, y - 5), (x + 20, y + 5)], OUTAGE.filled()));
+    }
     for (i, (name, color)) in BANDS.iter().enumerate() {
         let points = seconds
             .iter()
@@ -175,6 +188,7 @@ where
         .x_desc("seconds since the start")
         .y_desc("events/s")
         .draw()?;
+
     type Rate = fn(&Second) -> u64;
     let series: [(&str, RGBColor, Rate); 3] = [
         ("offered", RGBColor(120, 120, 120), |s| s.offered),
@@ -359,14 +373,19 @@ where
     Ok(())
 }
 
-/// Writes `latency-over-time` and `percentiles` of a run into `dir`; answers the files.
+/// Writes `latency-over-time` (with `outage` shaded: seconds since the start) and
+/// `percentiles` of a run into `dir`; answers the files.
 pub fn run_plots(
     dir: &Path,
     seconds: &[Second],
     histograms: &[(String, &Histogram<u64>)],
-    title: &str,
+    (title, outage): (&str, Option<(f64, f64)>),
 ) -> Result<Vec<PathBuf>, LoadError> {
-    let over_time = both!(dir, "latency-over-time", latency_over_time(seconds, title))?;
+    let over_time = both!(
+        dir,
+        "latency-over-time",
+        latency_over_time(seconds, title, outage)
+    )?;
     let distribution = both!(dir, "percentiles", percentiles(histograms, title))?;
     Ok(over_time.into_iter().chain(distribution).collect())
 }

@@ -14,7 +14,7 @@ pub fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("the bounds are valid")
 }
 
-fn record(h: &mut Histogram<u64>, ms: f64) {
+pub(crate) fn record(h: &mut Histogram<u64>, ms: f64) {
     // Clamped into the histogram's range: a negative gap is a clock step, counted as 1 µs.
     let us = (ms * 1000.0).round().clamp(1.0, 3_600_000_000.0) as u64;
     h.saturating_record(us);
@@ -70,6 +70,10 @@ pub struct Report {
     pub seconds: Vec<Second>,
     /// What the state says against the journal (empty when it agrees).
     pub disagreements: Vec<String>,
+    /// When the run started (ms since the epoch).
+    pub start_ms: f64,
+    /// Each event with an effect: when it was due (ms since the epoch), and its latency (ms).
+    pub latencies: Vec<(f64, f64)>,
 }
 
 impl Report {
@@ -97,6 +101,8 @@ impl Report {
             hops: hop_names.iter().map(|_| histogram()).collect(),
             seconds: Vec::new(),
             disagreements: Vec::new(),
+            start_ms,
+            latencies: Vec::new(),
         };
         let mut per_second: Vec<(Second, Histogram<u64>)> = Vec::new();
         let slot = |ms: f64, per_second: &mut Vec<(Second, Histogram<u64>)>| {
@@ -121,6 +127,7 @@ impl Report {
                 record(&mut r.overall, latency);
                 record(r.kinds.entry(o.kind).or_insert_with(histogram), latency);
                 record(&mut per_second[due].1, latency);
+                r.latencies.push((o.due_ms, latency));
                 let done = slot(visible, &mut per_second);
                 per_second[done].0.completed += 1;
             }

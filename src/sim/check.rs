@@ -23,28 +23,22 @@ pub struct Findings {
     pub violations: Vec<String>,
 }
 
-/// The units of each share: per (product, region of the share).
-type Shares = BTreeMap<(Product, Region), u64>;
+/// The units of the stock, per product.
+type Totals = BTreeMap<Product, u64>;
 
-/// What one region holds, as read back: every inbox (in the owners' order), every share.
-type Held = (Vec<Vec<InboxEntry>>, Shares);
+/// What one region holds, as read back: every inbox (in the owners' order), the stock.
+type Held = (Vec<Vec<InboxEntry>>, Totals);
 
 /// What the accepted events must have left.
 #[derive(Default)]
 struct Expected {
     /// Per inbox owner, the ids of the entries it must hold once each.
     entries: BTreeMap<Participant, Vec<EventId>>,
-    /// Per (product, region of the share), its quantity.
-    shares: Shares,
     /// Per product, the stock's total.
-    totals: BTreeMap<Product, u64>,
+    totals: Totals,
 }
 
-fn expected(
-    topology: &Topology,
-    plan: &[Planned],
-    share_region: &dyn Fn(&Event) -> Region,
-) -> Expected {
+fn expected(topology: &Topology, plan: &[Planned]) -> Expected {
     let mut x = Expected::default();
     for event in plan.iter().filter_map(|p| p.good.as_ref()) {
         match event {
@@ -62,11 +56,7 @@ fn expected(
                 }
             }
             Event::StockAdd(a) => {
-                let q = u64::from(a.qty.get());
-                *x.shares
-                    .entry((a.product.clone(), share_region(event)))
-                    .or_default() += q;
-                *x.totals.entry(a.product.clone()).or_default() += q;
+                *x.totals.entry(a.product.clone()).or_default() += u64::from(a.qty.get());
             }
             Event::StockStatus(s) => x
                 .entries
@@ -79,15 +69,14 @@ fn expected(
 }
 
 /// Checks the drained engine against the plan. `published[i]` is how often `plan[i]` was
-/// published; `share_region` is where the design keeps an add's share.
+/// published.
 pub async fn check(
     engine: &LocalEngine,
     plan: &[Planned],
     published: &[u32],
-    share_region: &dyn Fn(&Event) -> Region,
 ) -> Result<Findings, EngineError> {
     let topology = engine.topology();
-    let x = expected(topology, plan, share_region);
+    let x = expected(topology, plan);
     let mut findings = Findings::default();
     let owners: Vec<Participant> = topology
         .participants
@@ -108,9 +97,9 @@ pub async fn check(
         }
         let mut shares = BTreeMap::new();
         for share in store.shares(None).await? {
-            *shares.entry((share.product, share.region)).or_default() += share.qty;
+            *shares.entry(share.product).or_default() += share.qty;
         }
-        units(&mut findings, region, &shares, &x.shares);
+        units(&mut findings, region, &shares, &x.totals);
         match &first {
             None => first = Some((region.clone(), (inboxes, shares))),
             Some((r0, (i0, s0))) => {
@@ -122,7 +111,7 @@ pub async fn check(
                 if *s0 != shares {
                     findings
                         .violations
-                        .push(format!("the shares in {region} differ from those in {r0}"));
+                        .push(format!("the stock in {region} differs from that in {r0}"));
                 }
             }
         }
@@ -195,22 +184,21 @@ fn answers(
     }
 }
 
-/// Each share holds exactly the units of its accepted adds.
-fn units(findings: &mut Findings, region: &Region, shares: &Shares, want: &Shares) {
-    let keys: std::collections::BTreeSet<_> = shares.keys().chain(want.keys()).collect();
-    for key in keys {
-        let have = shares.get(key).copied().unwrap_or(0);
-        let need = want.get(key).copied().unwrap_or(0);
-        let (product, share) = key;
+/// The stock of each product is exactly the units of its accepted adds.
+fn units(findings: &mut Findings, region: &Region, held: &Totals, want: &Totals) {
+    let keys: std::collections::BTreeSet<_> = held.keys().chain(want.keys()).collect();
+    for product in keys {
+        let have = held.get(product).copied().unwrap_or(0);
+        let need = want.get(product).copied().unwrap_or(0);
         if have < need {
             findings.lost += need - have;
             findings.violations.push(format!(
-                "lost updates: {region} holds {have} of {product} in {share}'s share, accepted {need}"
+                "lost updates: {region} holds {have} of {product}, accepted {need}"
             ));
         } else if have > need {
             findings.doubled += have - need;
             findings.violations.push(format!(
-                "doubled: {region} holds {have} of {product} in {share}'s share, accepted {need}"
+                "doubled: {region} holds {have} of {product}, accepted {need}"
             ));
         }
     }

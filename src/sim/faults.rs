@@ -1,4 +1,4 @@
-//! What the simulation does to the system: a crash in the middle of a handler, and the design
+//! What the simulation does to the system: a crash in the middle of a handler, and the designs
 //! moebi rejected.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -113,27 +113,29 @@ impl Bus for Fused<'_> {
     }
 }
 
-/// The design moebi rejected: one stock item per product, which every region adds to, and
-/// replication that copies the whole item, last writer wins. Each add is still applied once
-/// in its region; it is replication that loses some.
-pub struct NaiveStock {
+/// The stock designs moebi rejected, kept as shares added to with `ADD` (replication copies the
+/// whole item, last writer wins). Each add is still applied once in its region.
+/// - `shared: Some(region)`: one item per product, which every region adds to: replication
+///   loses some adds ([`super::Design::Naive`]).
+/// - `shared: None`: one share per (product, region), each region adding to its own: an add
+///   applied in two regions (after a failover) is counted twice ([`super::Design::Shares`]).
+pub struct ShareStock {
     /// The region's store.
     pub store: DynamoStore,
-    /// The region whose key every region's adds go to (one item per product).
-    pub shared: Region,
+    /// The region whose share every region's adds go to, or none for the region's own.
+    pub shared: Option<Region>,
 }
 
 #[async_trait]
-impl StockShares for NaiveStock {
+impl StockShares for ShareStock {
     async fn add(
         &self,
         key: &EffectKey,
         product: &Product,
         qty: Quantity,
     ) -> Result<Outcome, PortError> {
-        self.store
-            .add_to_share(key, product, qty, &self.shared)
-            .await
+        let share = self.shared.as_ref().unwrap_or(self.store.region());
+        self.store.add_to_share(key, product, qty, share).await
     }
 
     async fn shares(&self, product: Option<&Product>) -> Result<Vec<StockShare>, PortError> {

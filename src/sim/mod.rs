@@ -15,23 +15,39 @@
 //! bot reply once, each share the sum of its accepted adds, every bad event (and nothing else)
 //! a dead letter, no answer of the stock above what was accepted.
 //!
-//! With [`Design::Naive`] the same schedules run over the design moebi rejected (one stock item
-//! per product, added to from every region, replicated last writer wins): it loses updates.
+//! Regions go down ([`outage`]): a region's bus takes no client, its functions and replication
+//! stop; its clients publish through the next region; its residents' home moves to its standby
+//! a while later; when it comes back the homes move back and its queues drain. Clients that
+//! got no answer retry through another region. So one event may be applied in two regions.
+//!
+//! The same schedules run over the designs moebi rejected: [`Design::Naive`] (one stock item
+//! per product, added to from every region, replicated last writer wins) loses updates;
+//! [`Design::Shares`] (one share per product and region, moebi's design before failover)
+//! counts an add applied in two regions twice.
 
 mod check;
+mod clients;
 mod explore;
 mod faults;
+mod outage;
 mod run;
 mod workload;
 
 pub use check::Findings;
 pub use explore::{explore, one, Found, Seeds};
+pub use outage::Availability;
 pub use run::{run_seed, SeedRun};
+
+use std::collections::BTreeMap;
+
+use crate::contract::Region;
 
 /// Which design of the stock the simulation runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Design {
-    /// moebi's: each region adds to its own share of a product; shares are summed when read.
+    /// moebi's: a ledger of adds keyed by event id, summed when read.
+    Ledger,
+    /// The one before failover: each region adds to its own share of a product.
     Shares,
     /// The rejected one: one item per product, `ADD` from every region, last writer wins.
     Naive,
@@ -48,6 +64,10 @@ pub struct Summary {
     pub crashes: u64,
     /// Partitions between two regions.
     pub partitions: u64,
+    /// Publishes made through another region than the client meant.
+    pub failed_over: u64,
+    /// Per region, what its residents got during its outages.
+    pub outages: BTreeMap<Region, Availability>,
     /// Effects lost.
     pub lost: u64,
     /// Effects applied more than once.
@@ -61,6 +81,10 @@ impl Summary {
         self.events += run.events;
         self.crashes += run.crashes;
         self.partitions += run.partitions;
+        self.failed_over += run.failed_over;
+        for (region, a) in &run.outages {
+            self.outages.entry(region.clone()).or_default().add(a);
+        }
         self.lost += run.findings.lost;
         self.doubled += run.findings.doubled;
     }
@@ -68,10 +92,32 @@ impl Summary {
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let outages: u64 = self.outages.values().map(|a| a.outages).sum();
         write!(
             f,
-            "simulation: {} seeds, {} events, {} crashes, {} partitions, lost {}, doubled {}",
-            self.seeds, self.events, self.crashes, self.partitions, self.lost, self.doubled
+            "simulation: {} seeds, {} events, {} crashes, {} partitions, {outages} outages, {} publishes failed over, lost {}, doubled {}",
+            self.seeds, self.events, self.crashes, self.partitions, self.failed_over, self.lost, self.doubled
         )
+    }
+}
+
+impl Summary {
+    /// One line per region: its outages, and the share of its residents' events applied (by
+    /// its standby) while it was down.
+    pub fn availability(&self) -> Vec<String> {
+        self.outages
+            .iter()
+            .map(|(region, a)| {
+                let percent = if a.events == 0 {
+                    100.0
+                } else {
+                    100.0 * a.served as f64 / a.events as f64
+                };
+                format!(
+                    "{region} down {} times ({} steps): {} of {} events for its residents applied during the outage ({percent:.1}%), the rest after it",
+                    a.outages, a.steps_down, a.served, a.events
+                )
+            })
+            .collect()
     }
 }

@@ -4,10 +4,11 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::check::{check, Findings};
-use super::faults::{Fuse, Fused, NaiveStock};
+use super::faults::{Fuse, Fused, ShareStock};
+use super::outage::{Availability, Outage};
 use super::workload::{generate, Planned};
 use super::Design;
-use crate::contract::{Event, Region};
+use crate::contract::Region;
 use crate::engine::local::{LocalEngine, MemoryState};
 use crate::engine::pump;
 use crate::engine::replicator::Link;
@@ -31,6 +32,11 @@ pub struct SeedRun {
     pub crashes: u64,
     /// Partitions between two regions.
     pub partitions: u64,
+    /// Publishes a client made through another region than it meant to: its region was down,
+    /// or it got no answer and retried elsewhere.
+    pub failed_over: u64,
+    /// Per region, what its residents got during its outages.
+    pub outages: BTreeMap<Region, Availability>,
     /// What the end state broke.
     pub findings: Findings,
     /// Every step, in order.
@@ -73,58 +79,70 @@ async fn run_schedule(
         rng,
         topology: topology.clone(),
         design,
-        naive: BTreeMap::new(),
+        stocks: BTreeMap::new(),
         cut: Vec::new(),
+        outage: None,
+        retries: Vec::new(),
+        recent: Vec::new(),
         run: SeedRun {
             seed,
             events: 0,
             crashes: 0,
             partitions: 0,
+            failed_over: 0,
+            outages: BTreeMap::new(),
             findings: Findings::default(),
             trace: Vec::new(),
         },
     };
-    sim.naive_stock()?;
+    sim.design_stock()?;
     let mut published = vec![0u32; plan.len()];
     let mut next = 0;
     let mut tail = 0;
     while tail < TAIL_STEPS {
         if next < plan.len() && sim.rng.u32(0..100) < 30 {
-            sim.publish(&plan[next], &mut published[next])?;
+            sim.publish(&plan, next, &mut published[next])?;
             next += 1;
+        } else if !sim.retries.is_empty() && sim.rng.u32(0..100) < 15 {
+            sim.retry(&plan, &mut published)?;
         } else {
-            sim.step().await?;
+            sim.step(&plan).await?;
             if next == plan.len() {
                 tail += 1;
             }
         }
     }
+    while !sim.retries.is_empty() {
+        sim.retry(&plan, &mut published)?;
+    }
+    sim.recover(&plan).await?;
     sim.drain().await?;
-    let share_region = |event: &Event| match (design, event) {
-        (Design::Shares, Event::StockAdd(a)) => topology
-            .store_home(&a.store)
-            .cloned()
-            .unwrap_or_else(|| topology.regions[0].clone()),
-        _ => topology.regions[0].clone(),
-    };
-    sim.run.findings = check(&sim.engine, &plan, &published, &share_region).await?;
+    sim.run.findings = check(&sim.engine, &plan, &published).await?;
     Ok(sim.run)
 }
 
-struct Sim {
-    rng: fastrand::Rng,
-    state: MemoryState,
-    topology: Topology,
+pub(super) struct Sim {
+    pub(super) rng: fastrand::Rng,
+    pub(super) state: MemoryState,
+    /// The topology as shipped (no region evacuated).
+    pub(super) topology: Topology,
     design: Design,
-    engine: LocalEngine,
-    naive: BTreeMap<Region, NaiveStock>,
+    pub(super) engine: LocalEngine,
+    stocks: BTreeMap<Region, ShareStock>,
     /// The pairs of regions partitioned from each other.
     cut: Vec<(Region, Region)>,
-    run: SeedRun,
+    /// The region that is down, if one is.
+    pub(super) outage: Option<Outage>,
+    /// Clients waiting to publish again (they got no answer): the event, and the region
+    /// they published it through.
+    pub(super) retries: Vec<(usize, Region)>,
+    /// The last few publishes: the event, and the region it went through.
+    pub(super) recent: Vec<(usize, Region)>,
+    pub(super) run: SeedRun,
 }
 
 impl Sim {
-    fn trace(&mut self, what: String) {
+    pub(super) fn trace(&mut self, what: String) {
         let step = self.run.trace.len();
         self.run.trace.push(format!("{step:>4} {what}"));
     }
@@ -145,38 +163,32 @@ impl Sim {
     /// The ports a function sees in `region`, with the design's stock.
     fn ports(&self, region: &Region) -> Result<Ports<'_>, EngineError> {
         let mut ports = self.engine.ports_of(region)?;
-        if let Some(naive) = self.naive.get(region) {
-            ports.stock = naive;
+        if let Some(stock) = self.stocks.get(region) {
+            ports.stock = stock;
         }
         Ok(ports)
     }
 
-    fn naive_stock(&mut self) -> Result<(), EngineError> {
-        self.naive.clear();
-        if self.design == Design::Naive {
-            for region in &self.topology.regions {
-                let store = self.engine.store(region)?.clone();
-                let shared = self.topology.regions[0].clone();
-                self.naive
-                    .insert(region.clone(), NaiveStock { store, shared });
-            }
+    fn design_stock(&mut self) -> Result<(), EngineError> {
+        self.stocks.clear();
+        let shared = match self.design {
+            Design::Ledger => return Ok(()),
+            Design::Shares => None,
+            Design::Naive => Some(self.topology.regions[0].clone()),
+        };
+        for region in &self.topology.regions {
+            let store = self.engine.store(region)?.clone();
+            let shared = shared.clone();
+            self.stocks
+                .insert(region.clone(), ShareStock { store, shared });
         }
         Ok(())
     }
 
-    fn publish(&mut self, planned: &Planned, published: &mut u32) -> Result<(), EngineError> {
-        let times = if self.rng.u32(0..100) < 10 { 2 } else { 1 };
-        for _ in 0..times {
-            self.engine
-                .put_envelope(&planned.origin, &planned.envelope)?;
+    async fn step(&mut self, plan: &[Planned]) -> Result<(), EngineError> {
+        if self.outage_turn(plan).await? {
+            return Ok(());
         }
-        *published += times;
-        self.run.events += u64::from(times);
-        self.trace(format!("publish x{times} {}", planned.describe()));
-        Ok(())
-    }
-
-    async fn step(&mut self) -> Result<(), EngineError> {
         match self.rng.u32(0..100) {
             0..=54 => self.deliver().await,
             55..=74 => self.replicate().await,
@@ -202,6 +214,9 @@ impl Sim {
     /// One receive of one queue of one region, and the function run on what it got.
     async fn deliver(&mut self) -> Result<(), EngineError> {
         let region = self.region();
+        if self.is_down(&region) {
+            return Ok(());
+        }
         let queues = self.engine.queues(&region).await?;
         let (mapping, queue) = queues[self.rng.usize(..queues.len())].clone();
         let max = self.rng.u32(1..=mapping.batch_size);
@@ -274,9 +289,9 @@ impl Sim {
         {
             return;
         }
-        self.set(&a, &b, Link::Partitioned);
         self.trace(format!("partition {a} | {b}"));
         self.cut.push((a, b));
+        self.set_links();
         self.run.partitions += 1;
     }
 
@@ -285,31 +300,48 @@ impl Sim {
             return;
         }
         let (a, b) = self.cut.remove(self.rng.usize(..self.cut.len()));
-        self.set(&a, &b, Link::Open);
+        self.set_links();
         self.trace(format!("heal {a} | {b}"));
     }
 
-    fn set(&self, a: &Region, b: &Region, link: Link) {
-        self.engine.set_link(a, b, link);
-        self.engine.set_link(b, a, link);
+    /// Sets every link: partitioned if cut, or if either end is down; else open.
+    pub(super) fn set_links(&self) {
+        for a in &self.topology.regions {
+            for b in self.topology.regions.iter().filter(|b| *b != a) {
+                let cut = self
+                    .cut
+                    .iter()
+                    .any(|(x, y)| (x, y) == (a, b) || (x, y) == (b, a));
+                let link = if cut || self.is_down(a) || self.is_down(b) {
+                    Link::Partitioned
+                } else {
+                    Link::Open
+                };
+                self.engine.set_link(a, b, link);
+            }
+        }
     }
 
     /// The process dies and starts again from its state; the network stays as it is.
     async fn restart(&mut self) -> Result<(), EngineError> {
         self.run.crashes += 1;
-        self.naive.clear();
-        let fresh = LocalEngine::in_memory(&self.state, self.topology.clone())?;
+        self.reopen()
+    }
+
+    /// A fresh engine on the state, routing as the current homes say (a region evacuated or
+    /// not), with the links as they are.
+    pub(super) fn reopen(&mut self) -> Result<(), EngineError> {
+        self.stocks.clear();
+        let fresh = LocalEngine::in_memory(&self.state, self.routing())?;
         drop(std::mem::replace(&mut self.engine, fresh));
-        for (a, b) in self.cut.clone() {
-            self.set(&a, &b, Link::Partitioned);
-        }
-        self.naive_stock()
+        self.set_links();
+        self.design_stock()
     }
 
     /// Heals every link and runs until nothing is left to replicate or deliver.
     async fn drain(&mut self) -> Result<(), EngineError> {
-        self.engine.replicator().heal();
         self.cut.clear();
+        self.set_links();
         self.trace("heal everything, drain".into());
         for _ in 0..MAX_DRAIN_PASSES {
             let mut progressed = self.engine.replicator().run().await? > 0;

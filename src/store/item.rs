@@ -58,6 +58,12 @@ pub fn share_sk(product: &Product, region: &Region) -> String {
     format!("{product}#{region}")
 }
 
+/// The sort key of one add of the ledger: the product, then the event id, so that an add
+/// applied in two regions is one item.
+pub fn ledger_sk(product: &Product, id: &EventId) -> String {
+    format!("{product}#add#{id}")
+}
+
 /// A string attribute of an item.
 pub fn text<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name)

@@ -8,16 +8,26 @@
 //!
 //! | item | `pk` | `sk` | attributes |
 //! | --- | --- | --- | --- |
-//! | inbox entry | `inbox#<owner>` | `<sent_at>#<id>` | `id`, `from`, `text`, `sent_at`, `in_reply_to`? |
-//! | stock share | `stock` | `<product>#<region>` | `product`, `region`, `qty` (N) |
+//! | inbox entry | `inbox#<owner>` | `<id>` | `id`, `from`, `text`, `sent_at`, `in_reply_to`? |
+//! | stock add (the ledger) | `stock` | `<product>#add#<event id>` | `product`, `region` (which applied it), `qty` (N) |
+//! | stock share (the simulation's other designs) | `stock` | `<product>#<region>` | `product`, `region`, `qty` (N) |
 //! | idempotency record | `applied#<function>#<event id>` | `applied` | `applied_at`, `digest`, `expires_at` (+7 days) |
 //! | request record (front door) | `request#<event id>` | `request` | `accepted_at`, `digest`, `expires_at` (+7 days) |
 //! | failure record | `failure#<message id>` | `failure` | `queue`, `reason`, `receive_count` (N), `expires_at` (+14 days) |
 //! | replication position | `replication#<source region>` | `<shard id>` | `seq` (N) |
 //!
-//! Items handlers write also carry a replication stamp (see [`item`]). `sent_at` is fixed
-//! width, so an inbox `Query` returns the entries oldest first. A product name may contain `#`,
-//! so a query for one product keeps only the items whose `product` attribute is that product.
+//! Items handlers write also carry a replication stamp (see [`item`]). A product name may
+//! contain `#`, so a query for one product keeps only the items whose `product` attribute is
+//! that product.
+//!
+//! # Write to any region
+//!
+//! Every effect is an item whose key comes from the event alone: an inbox entry is keyed by its
+//! message id, a stock add by its event id (the ledger; the stock is the sum of its adds). So an
+//! event applied in two regions (a client's retry through another region's front door, a queue
+//! drained after its region came back) writes the same item twice, and global tables' last
+//! writer wins keeps one of them: nothing doubles, whichever regions applied it. An inbox is read
+//! whole and put in order (`sent_at`, then id) by the reader.
 //!
 //! # Exactly once
 //!
@@ -144,7 +154,7 @@ impl Inboxes for DynamoStore {
         let mut put = Put::builder()
             .table_name(&self.table)
             .item("pk", s(item::inbox_pk(owner.as_str())))
-            .item("sk", s(format!("{sent_at}#{}", entry.id)))
+            .item("sk", s(entry.id.as_str()))
             .item("id", s(entry.id.as_str()))
             .item("from", s(&entry.from))
             .item("text", s(&entry.text))
@@ -178,7 +188,7 @@ impl Inboxes for DynamoStore {
             .expression_attribute_values(":pk", s(item::inbox_pk(owner.as_str())))
             .consistent_read(true);
         // One entry that cannot be read back must not hide the others: it is reported, skipped.
-        Ok(self
+        let mut entries: Vec<InboxEntry> = self
             .query_all("inbox", query)
             .await?
             .iter()
@@ -190,14 +200,17 @@ impl Inboxes for DynamoStore {
                     None
                 }
             })
-            .collect())
+            .collect();
+        entries.sort_by(|a, b| (a.sent_at, &a.id).cmp(&(b.sent_at, &b.id)));
+        Ok(entries)
     }
 }
 
 impl DynamoStore {
-    /// Adds `qty` to the share of `product` kept for `share_region`, once per `key`. moebi only
-    /// ever adds to its own region's share ([`StockShares::add`]); the simulation's rejected
-    /// design adds to one share from every region, to show what that loses.
+    /// Adds `qty` to the share of `product` kept for `share_region`, once per `key`: the
+    /// designs moebi rejected, which the simulation runs to show what they lose or double. One
+    /// share per region doubles an add applied in two regions; one share for every region
+    /// loses updates. moebi writes a ledger instead ([`StockShares::add`]).
     pub async fn add_to_share(
         &self,
         key: &EffectKey,
@@ -272,7 +285,28 @@ impl StockShares for DynamoStore {
         product: &Product,
         qty: Quantity,
     ) -> Result<Outcome, PortError> {
-        self.add_to_share(key, product, qty, &self.region).await
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .item("pk", s(item::STOCK_PK))
+            .item("sk", s(item::ledger_sk(product, &key.id)))
+            .item("product", s(product.as_str()))
+            .item("region", s(self.region.as_str()))
+            .item("qty", n(qty.get()));
+        for (name, value) in self.stamp() {
+            put = put.item(name, value);
+        }
+        let put = put.build().map_err(build_error)?;
+        // The add's item has no condition of its own: only the record's can cancel.
+        self.apply_once(
+            key,
+            TransactWriteItem::builder().put(put).build(),
+            None,
+            || PortError::Corrupt {
+                what: format!("the stock of {product}"),
+                source: Box::new(once::Refused::UnconditionalEntry),
+            },
+        )
+        .await
     }
 
     async fn shares(&self, product: Option<&Product>) -> Result<Vec<StockShare>, PortError> {

@@ -157,6 +157,38 @@ impl Topology {
             .map(|s| &s.home)
     }
 
+    /// The region that stands by for `region`: the next one in file order (the last region's
+    /// is the first). When `region` is evacuated its residents' home moves there.
+    pub fn standby(&self, region: &Region) -> &Region {
+        let at = self.regions.iter().position(|r| r == region).unwrap_or(0);
+        &self.regions[(at + 1) % self.regions.len()]
+    }
+
+    /// Whether a function running in `here` applies events for whoever is homed in `home`: its
+    /// own residents, and those of the region it stands by for (when that one is evacuated,
+    /// or when its queue is drained here after the home moved back).
+    pub fn serves(&self, here: &Region, home: &Region) -> bool {
+        here == home || self.standby(home) == here
+    }
+
+    /// This topology with `region` evacuated: everyone homed there (participants, bots, stores)
+    /// is homed in its standby instead, so every rule routes their events there. Terraform's
+    /// `evacuated` variable derives the same rules (`infra/regions.tf`).
+    pub fn evacuated(&self, region: &Region) -> Topology {
+        let standby = self.standby(region).clone();
+        let mut moved = self.clone();
+        let homes = moved
+            .participants
+            .iter_mut()
+            .map(|p| &mut p.home)
+            .chain(moved.bots.iter_mut().map(|b| &mut b.home))
+            .chain(moved.stores.iter_mut().map(|s| &mut s.home));
+        for home in homes.filter(|h| *h == region) {
+            *home = standby.clone();
+        }
+        moved
+    }
+
     /// Whether the region is one of the topology's.
     pub fn has_region(&self, region: &Region) -> bool {
         self.regions.contains(region)

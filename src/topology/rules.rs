@@ -24,7 +24,7 @@ pub enum Function {
     ChatSend,
     /// The bots' answers.
     MoebiReply,
-    /// Grows this region's share of the stock.
+    /// Records stock adds in the ledger.
     StockAdd,
     /// Answers questions about the stock.
     StockStatus,
@@ -71,6 +71,15 @@ impl Function {
             Function::ChatSend | Function::MoebiReply => Kind::ChatSend,
             Function::StockAdd => Kind::StockAdd,
             Function::StockStatus => Kind::StockStatus,
+        }
+    }
+
+    /// How a rule reaches the function: through its SQS queue (the functions that write
+    /// from a batch), or directly.
+    pub fn target(self) -> Target {
+        match self {
+            Function::ChatSend | Function::StockAdd => Target::Queue(self),
+            Function::MoebiReply | Function::StockStatus => Target::Function(self),
         }
     }
 

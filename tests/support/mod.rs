@@ -72,23 +72,26 @@ pub fn emulator_url() -> String {
     })
 }
 
-/// Every share `region`'s table holds (its own and the other regions' replicas), as sorted
-/// `(product, owner region, qty)`.
+/// The stock `region`'s table holds (what it applied and the other regions' replicas): the
+/// ledger's adds summed per product and region that applied them, as sorted
+/// `(product, region, qty)`.
 pub async fn shares(
     engine: &dyn moebi::engine::Engine,
     region: &str,
 ) -> Vec<(String, String, u64)> {
     let region = moebi::contract::Region::parse(region).expect("a region");
-    let mut shares: Vec<_> = engine
+    let mut sums: std::collections::BTreeMap<(String, String), u64> = Default::default();
+    for s in engine
         .ports(&region)
         .expect("a region of the topology")
         .stock
         .shares(None)
         .await
         .expect("shares read")
-        .into_iter()
-        .map(|s| (s.product.to_string(), s.region.to_string(), s.qty))
-        .collect();
-    shares.sort();
-    shares
+    {
+        *sums
+            .entry((s.product.to_string(), s.region.to_string()))
+            .or_default() += s.qty;
+    }
+    sums.into_iter().map(|((p, r), q)| (p, r, q)).collect()
 }

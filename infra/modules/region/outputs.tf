@@ -219,3 +219,8 @@ output "live" {
     }
   }
 }
+
+output "drill_template_id" {
+  description = "The FIS experiment template pausing this region's replication (null on an emulator)."
+  value       = one(aws_fis_experiment_template.pause_replication[*].id)
+}

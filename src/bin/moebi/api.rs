@@ -41,16 +41,38 @@ fn password(user: &str) -> Result<String, Failure> {
 }
 
 /// `moebi login USER --api URL --client-id ID --cognito-url URL`.
-pub async fn login(
-    cli: &Cli,
-    user: &str,
-    api: &str,
-    client_id: &str,
-    cognito_url: &str,
-) -> Result<(), Failure> {
+/// `moebi login`'s arguments.
+#[derive(Debug, clap::Args)]
+pub struct Login {
+    /// The user: a participant or a store.
+    pub user: String,
+    /// The HTTP API's URL (your home region's).
+    #[arg(long, env = "MOEBI_API")]
+    pub api: String,
+    /// Another region's HTTP API, tried when the ones before it cannot be reached (your
+    /// region is down); repeat it, your region's standby first.
+    #[arg(long = "failover", value_name = "URL")]
+    pub failover: Vec<String>,
+    /// The user pool's app client id.
+    #[arg(long, env = "MOEBI_CLIENT_ID")]
+    pub client_id: String,
+    /// Cognito's endpoint: https://cognito-idp.<pool region>.amazonaws.com, or an emulator's.
+    #[arg(long, env = "MOEBI_COGNITO_URL")]
+    pub cognito_url: String,
+}
+
+pub async fn login(cli: &Cli, login: &Login) -> Result<(), Failure> {
+    let Login {
+        user,
+        api,
+        failover,
+        client_id,
+        cognito_url,
+    } = login;
     let password = password(user)?;
     let http = Http::new()?;
-    let session = Session::login(&http, cognito_url, client_id, api, user, &password).await?;
+    let apis = (api.as_str(), failover.as_slice());
+    let session = Session::login(&http, cognito_url, client_id, apis, user, &password).await?;
     let path = session.save(&sessions(cli))?;
     println!(
         "signed in as {user} (until {}); session in {}",

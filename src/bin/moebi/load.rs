@@ -52,6 +52,11 @@ pub struct Request {
     /// Through the API: how long to wait for the last effects' stamps after the last answer.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     settle: Duration,
+    /// A file that, once the run is over, says when a region was down (`{"start_ms": …,
+    /// "end_ms": …}`, ms since the epoch; `make drill` writes it): the plot marks it and the
+    /// report gives the latency before, during and after it.
+    #[arg(long, value_name = "FILE")]
+    outage: Option<PathBuf>,
 }
 
 /// What a run drives.
@@ -186,7 +191,7 @@ pub async fn command(cli: &Cli, req: &Request) -> Result<(), Failure> {
         } else {
             out.clone()
         };
-        let report = one_run(&plan, &topology, &target, &dir).await?;
+        let report = one_run(&plan, &topology, &target, (&dir, req.outage.as_deref())).await?;
         if !report.balanced() {
             unbalanced += 1;
         }
@@ -214,7 +219,7 @@ async fn one_run(
     plan: &Plan,
     topology: &moebi::topology::Topology,
     target: &Target,
-    dir: &Path,
+    (dir, outage): (&Path, Option<&Path>),
 ) -> Result<Report, Failure> {
     let failed = |e: load::LoadError| Failure(moebi::report(&e), 1);
     std::fs::create_dir_all(dir)
@@ -262,23 +267,47 @@ async fn one_run(
         eprintln!();
     }
     println!("\n== {} event(s)/s for {:?}", plan.rate, plan.duration);
-    print!("{}", report.render());
+    let window = outage.map(read_window).transpose()?;
+    let mut text = report.render();
+    if let Some(w) = &window {
+        text.push_str(&report.render_phases(w));
+    }
+    print!("{text}");
     let mut kinds: Vec<(String, &hdrhistogram::Histogram<u64>)> =
         vec![("all".into(), &report.overall)];
     kinds.extend(report.kinds.iter().map(|(k, h)| (k.name().to_owned(), h)));
     let title = format!(
-        "moebi load: embedded engine, {} events/s offered",
+        "moebi load: {}, {} events/s offered",
+        target.name().trim_start_matches("the "),
         plan.rate
     );
-    let files = plot::run_plots(dir, &report.seconds, &kinds, &title).map_err(failed)?;
-    std::fs::write(dir.join("report.txt"), report.render()).map_err(|e| {
-        Failure(
-            format!("cannot write the report in {}: {e}", dir.display()),
-            1,
-        )
-    })?;
+    let marked = window.as_ref().map(|w| report.seconds_of(w));
+    let files = plot::run_plots(dir, &report.seconds, &kinds, (&title, marked)).map_err(failed)?;
+    let summary = report.summary(window.as_ref()).to_string();
+    for (name, body) in [
+        ("report.txt", text.as_str()),
+        ("summary.json", summary.as_str()),
+    ] {
+        std::fs::write(dir.join(name), body)
+            .map_err(|e| Failure(format!("cannot write {name} in {}: {e}", dir.display()), 1))?;
+    }
     println!("plots: {}", shown(&files));
     Ok(report)
+}
+
+/// The outage `--outage` names: it must be there once the run is over.
+fn read_window(path: &Path) -> Result<load::phases::Window, Failure> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Failure(format!("--outage {}: {e}", path.display()), 1))?;
+    serde_json::from_str(&text).map_err(|e| {
+        Failure(
+            format!(
+                "--outage {}: not {{\"start_ms\", \"end_ms\"}}: {e}",
+                path.display()
+            ),
+            1,
+        )
+    })
 }
 
 fn knee_line(label: &str, found: Option<(Option<f64>, f64)>) -> String {

@@ -112,19 +112,7 @@ enum Command {
     },
     /// Sign in to the user pool and keep the session for `--engine api` (the password comes
     /// from MOEBI_PASSWORD or a line of standard input).
-    Login {
-        /// The user: a participant or a store.
-        user: String,
-        /// The HTTP API's URL (your region's).
-        #[arg(long, env = "MOEBI_API")]
-        api: String,
-        /// The user pool's app client id.
-        #[arg(long, env = "MOEBI_CLIENT_ID")]
-        client_id: String,
-        /// Cognito's endpoint: https://cognito-idp.<pool region>.amazonaws.com, or an emulator's.
-        #[arg(long, env = "MOEBI_COGNITO_URL")]
-        cognito_url: String,
-    },
+    Login(api::Login),
     /// Send a chat message.
     Send {
         /// The sender.
@@ -287,12 +275,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         } => watch::chat(&cli, participant, *every_ms, socket.as_deref(), *poll).await,
         Command::Trace { id, json } => watch::trace(&cli, id, *json).await,
         Command::Stats { json } => watch::stats(&cli, *json).await,
-        Command::Login {
-            user,
-            api: url,
-            client_id,
-            cognito_url,
-        } => api::login(&cli, user, url, client_id, cognito_url).await,
+        Command::Login(login) => api::login(&cli, login).await,
         Command::Send { from, to, text } if cli.engine == EngineKind::Api => {
             api::send(&cli, from, to, text).await
         }

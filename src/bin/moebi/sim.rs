@@ -18,9 +18,13 @@ pub struct Request {
     /// The first seed (default: one from the clock, printed).
     #[arg(long)]
     pub first: Option<u64>,
-    /// Run the rejected design (one stock item for every region) until it loses updates.
-    #[arg(long)]
+    /// Run a rejected design (one stock item for every region) until it loses updates.
+    #[arg(long, conflicts_with = "shares")]
     pub naive: bool,
+    /// Run the design before failover (one stock share per region) until an add applied in
+    /// two regions is doubled.
+    #[arg(long)]
+    pub shares: bool,
     /// Seeds run at once.
     #[arg(long, default_value_t = 2)]
     pub jobs: usize,
@@ -28,10 +32,10 @@ pub struct Request {
 
 /// Runs the request and prints what it found; the error is the failure to report.
 pub fn command(topology: &Topology, req: Request) -> Result<(), String> {
-    let design = if req.naive {
-        Design::Naive
-    } else {
-        Design::Shares
+    let design = match (req.naive, req.shares) {
+        (true, _) => Design::Naive,
+        (_, true) => Design::Shares,
+        _ => Design::Ledger,
     };
     let (first, count) = match req.seed {
         Some(seed) => (seed, 1),
@@ -44,11 +48,7 @@ pub fn command(topology: &Topology, req: Request) -> Result<(), String> {
         jobs: req.jobs,
     };
     let single = req.seed.is_some();
-    let stop = |run: &SeedRun| match design {
-        _ if single => true,
-        Design::Shares => !run.passed(),
-        Design::Naive => run.findings.lost > 0,
-    };
+    let stop = |run: &SeedRun| single || shows(design, run);
     let started = std::time::Instant::now();
     let found = explore(topology, seeds, &stop).map_err(|e| moebi::report(&e))?;
     let rate = found.summary.seeds as f64 / started.elapsed().as_secs_f64().max(1e-9);
@@ -58,11 +58,18 @@ pub fn command(topology: &Topology, req: Request) -> Result<(), String> {
         }
     }
     let last = first.wrapping_add(count.saturating_sub(1));
-    let stopped = found.stopped_at.filter(|run| match design {
-        Design::Shares => !run.passed(),
-        Design::Naive => run.findings.lost > 0,
-    });
+    let stopped = found.stopped_at.filter(|run| shows(design, run));
     conclude(design, stopped, &found.summary, first..=last, rate)
+}
+
+/// Whether a run shows what the design is run for: moebi's, a broken guarantee; a rejected
+/// one, the effect it is rejected for.
+fn shows(design: Design, run: &SeedRun) -> bool {
+    match design {
+        Design::Ledger => !run.passed(),
+        Design::Naive => run.findings.lost > 0,
+        Design::Shares => run.findings.doubled > 0,
+    }
 }
 
 /// Prints what the seeds found; the error is the failure to report.
@@ -75,11 +82,14 @@ fn conclude(
 ) -> Result<(), String> {
     let (first, last) = (seeds.start(), seeds.end());
     match (design, stopped) {
-        (Design::Shares, None) => {
+        (Design::Ledger, None) => {
             println!("{summary} (seeds {first}..={last}; {rate:.1} seeds/s)");
+            for line in summary.availability() {
+                println!("  {line}");
+            }
             Ok(())
         }
-        (Design::Shares, Some(run)) => {
+        (Design::Ledger, Some(run)) => {
             println!("{}", summary);
             failed(&run);
             Err(format!(
@@ -99,6 +109,20 @@ fn conclude(
         }
         (Design::Naive, None) => Err(format!(
             "naive design: no lost update in seeds {first}..={last}"
+        )),
+        (Design::Shares, Some(run)) => {
+            println!(
+                "shares design: doubled at seed {} ({} doubled; {} publishes failed over; seeds from {first})",
+                run.seed, run.findings.doubled, run.failed_over
+            );
+            let doubled = run.findings.violations.iter();
+            for v in doubled.filter(|v| v.starts_with("doubled:")).take(3) {
+                println!("  {v}");
+            }
+            Ok(())
+        }
+        (Design::Shares, None) => Err(format!(
+            "shares design: nothing doubled in seeds {first}..={last}"
         )),
     }
 }
