@@ -52,6 +52,7 @@ help:
 	@echo "make sim    the deterministic simulation: SEEDS=1000 seeds, or SEED=n to replay one"
 	@echo "make fuzz   the decoders' property tests, CASES=100000 per property"
 	@echo "make load   an open-model load on the embedded engine: a sweep of rates, percentiles, the knee, plots (RATE=200 for one rate)"
+	@echo "make drill  lose a region under load on the rehearsal, bring it back, audit (lost 0, doubled 0), plot"
 	@echo "make bench  functions vs a Python peer (speed, memory, size, calls, cost), engine, simulation"
 	@echo "make replay FILE=events/...   make deploy"
 	@echo "make deploy-emulator   the dress rehearsal: infra/ on MiniStack with the real bootstraps, the scenario on it"
@@ -104,6 +105,7 @@ test: $(MOTO) $(LAMBDA) $(AWSCLI) $(LIVE_PY) $(BROWSER_DEPS) $(CHROMIUM) $(MINIS
 	  [ $$sim -eq 0 ] || { echo "make test: the simulation failed"; exit 1; }; \
 	  [ $$deploy -eq 0 ] || { echo "make test: deploy-emulator failed (above)"; exit 1; }
 	$(TIMED) "simulation (naive design)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --naive --seeds 1000
+	$(TIMED) "simulation (one share per region, failing over)" $(TARGET_DIR)/debug/moebi sim --jobs $(SIM_JOBS) --shares --seeds 1000
 	@scripts/timed.sh --table $(TIMES)
 
 # `moebi load` on the embedded engine (docs/performance.md, "Under load"): a sweep of offered
@@ -143,6 +145,7 @@ ifdef SEED
 else
 	$(SIM) --seeds $(SEEDS)
 	$(SIM) --naive --seeds 1000
+	$(SIM) --shares --seeds 1000
 endif
 
 test-rust:
@@ -266,6 +269,26 @@ deploy-emulator: $(MINISTACK) $(MINISTACK_JWT) $(AWSCLI) $(LIVE_PY) $(BROWSER_DE
 	scripts/deploy-emulator.sh || { status=$$?; [ $$status -eq 75 ] || exit $$status; \
 	  echo "deploy-emulator: the apply failed on the emulator (above); once more, on a fresh one"; \
 	  scripts/deploy-emulator.sh; }
+
+# Losing a region on the rehearsal (README, "Losing a region"): a deployment with its users
+# signed in (deploy-emulator KEEP=1 UNTIL=users), then scripts/drill.py under moebi load:
+# DRILL_DOWN goes down DRILL_DOWN_AT s in and comes back at DRILL_UP_AT s; the audit and the plot
+# go to DRILL_OUT. The MiniStack is stopped afterwards, also on failure.
+DRILL_OUT     ?= .moebi/drill
+DRILL_DOWN    ?= us-east-1
+DRILL_RATE    ?= 4
+DRILL_SECONDS ?= 120
+DRILL_DOWN_AT ?= 20
+DRILL_UP_AT   ?= 90
+.PHONY: drill
+drill: $(MINISTACK) $(MINISTACK_JWT) $(AWSCLI)
+	$(CARGO) build --workspace --bins
+	$(MAKE) --no-print-directory debug-zips
+	MOEBI="$(TARGET_DIR)/debug/moebi" AWS_CLI="$(AWSCLI)" ARTIFACTS_DIR="$(DEBUG_ZIPS_DIR)" KEEP=1 UNTIL=users \
+	  scripts/deploy-emulator.sh || { scripts/deploy-emulator.sh stop; exit 1; }
+	status=0; MOEBI="$(TARGET_DIR)/debug/moebi" $(dir $(AWSCLI))python scripts/drill.py $(VENV)/rehearsal.json $(DRILL_OUT) \
+	  --down $(DRILL_DOWN) --rate $(DRILL_RATE) --duration $(DRILL_SECONDS) --down-at $(DRILL_DOWN_AT) --up-at $(DRILL_UP_AT) \
+	  $(if $(SEED),--seed $(SEED)) || status=$$?; scripts/deploy-emulator.sh stop; exit $$status
 
 # `make deploy-emulator KEEP=1` leaves the rehearsal's MiniStack running, described in
 # .venv/rehearsal.json (URLs, user pool, app client, the users' passwords); this stops it.

@@ -14,33 +14,37 @@ locals {
 
   tags = merge({ project = "moebi", managed-by = "terraform" }, var.tags)
 
-  # Each region's standby (the next one; the last region's is the first), and where each name
-  # is homed now: its home, or its home's standby while that is evacuated (var.evacuated).
+  # Each region's standby (the next one; the last region's is the first), and the regions each
+  # name's events go to: its home, and while that is evacuated (var.evacuated) its standby too.
+  # Nothing is taken away when a region is evacuated, so no event falls between two rules while
+  # they change; an event applied in both regions is applied once (effects are keyed by id).
   standby       = { for i, r in local.regions : r => local.regions[(i + 1) % length(local.regions)] }
-  home_now      = { for x in local.all_homes : x.name => contains(var.evacuated, x.home) ? local.standby[x.home] : x.home }
+  routed_to     = { for x in local.all_homes : x.name => contains(var.evacuated, x.home) ? [x.home, local.standby[x.home]] : [x.home] }
+  home_of       = { for x in local.all_homes : x.name => x.home }
   bad_evacuated = [for r in var.evacuated : r if !contains(local.regions, r) || contains(var.evacuated, try(local.standby[r], r))]
 
-  # Who is homed where now; every list sorted ascending.
-  humans_in  = { for r in local.regions : r => sort([for p in local.participants : p.name if local.home_now[p.name] == r]) }
-  bots_in    = { for r in local.regions : r => sort([for b in local.bots : b.name if local.home_now[b.name] == r]) }
-  chatters   = { for r in local.regions : r => sort(concat(local.humans_in[r], local.bots_in[r])) }
-  stores_in  = { for r in local.regions : r => sort([for s in local.stores : s.name if local.home_now[s.name] == r]) }
-  all_homes  = concat(local.participants, local.bots, local.stores)
-  bad_homes  = [for x in local.all_homes : "${x.name} (${x.home})" if !contains(local.regions, x.home)]
-  all_names  = [for x in local.all_homes : x.name]
-  dup_names  = distinct([for n in local.all_names : n if length([for m in local.all_names : m if m == n]) > 1])
-  other_than = { for r in local.regions : r => [for r2 in local.regions : r2 if r2 != r] }
+  # from => to => the names whose events a rule of `from` sends to `to` (a region never forwards
+  # its own residents' events: it applies them); every list sorted ascending.
+  humans_to   = { for f in local.regions : f => { for t in local.regions : t => sort([for p in local.participants : p.name if contains(local.routed_to[p.name], t) && (f == t || p.home != f)]) } }
+  bots_to     = { for f in local.regions : f => { for t in local.regions : t => sort([for b in local.bots : b.name if contains(local.routed_to[b.name], t) && (f == t || b.home != f)]) } }
+  chatters_to = { for f in local.regions : f => { for t in local.regions : t => sort(concat(local.humans_to[f][t], local.bots_to[f][t])) } }
+  stores_to   = { for f in local.regions : f => { for t in local.regions : t => sort([for s in local.stores : s.name if contains(local.routed_to[s.name], t) && (f == t || s.home != f)]) } }
+  all_homes   = concat(local.participants, local.bots, local.stores)
+  bad_homes   = [for x in local.all_homes : "${x.name} (${x.home})" if !contains(local.regions, x.home)]
+  all_names   = [for x in local.all_homes : x.name]
+  dup_names   = distinct([for n in local.all_names : n if length([for m in local.all_names : m if m == n]) > 1])
+  other_than  = { for r in local.regions : r => [for r2 in local.regions : r2 if r2 != r] }
 
   # Candidate rules of each region, in the documented order; empty ones are dropped below.
   rule_candidates = {
     for r in local.regions : r => concat(
-      [{ name = "chat-send", type = "chat.send", field = "to", values = local.humans_in[r], target = { kind = "queue", name = "chat-send" } }],
-      [{ name = "moebi-reply", type = "chat.send", field = "to", values = local.bots_in[r], target = { kind = "function", name = "moebi-reply" } }],
-      [for r2 in local.other_than[r] : { name = "chat-to-${r2}", type = "chat.send", field = "to", values = local.chatters[r2], target = { kind = "bus", name = r2 } }],
-      [{ name = "stock-add", type = "stock.add", field = "store", values = local.stores_in[r], target = { kind = "queue", name = "stock-add" } }],
-      [for r2 in local.other_than[r] : { name = "stock-add-to-${r2}", type = "stock.add", field = "store", values = local.stores_in[r2], target = { kind = "bus", name = r2 } }],
-      [{ name = "stock-status", type = "stock.status", field = "asker", values = local.humans_in[r], target = { kind = "function", name = "stock-status" } }],
-      [for r2 in local.other_than[r] : { name = "stock-status-to-${r2}", type = "stock.status", field = "asker", values = local.humans_in[r2], target = { kind = "bus", name = r2 } }],
+      [{ name = "chat-send", type = "chat.send", field = "to", values = local.humans_to[r][r], target = { kind = "queue", name = "chat-send" } }],
+      [{ name = "moebi-reply", type = "chat.send", field = "to", values = local.bots_to[r][r], target = { kind = "function", name = "moebi-reply" } }],
+      [for r2 in local.other_than[r] : { name = "chat-to-${r2}", type = "chat.send", field = "to", values = local.chatters_to[r][r2], target = { kind = "bus", name = r2 } }],
+      [{ name = "stock-add", type = "stock.add", field = "store", values = local.stores_to[r][r], target = { kind = "queue", name = "stock-add" } }],
+      [for r2 in local.other_than[r] : { name = "stock-add-to-${r2}", type = "stock.add", field = "store", values = local.stores_to[r][r2], target = { kind = "bus", name = r2 } }],
+      [{ name = "stock-status", type = "stock.status", field = "asker", values = local.humans_to[r][r], target = { kind = "function", name = "stock-status" } }],
+      [for r2 in local.other_than[r] : { name = "stock-status-to-${r2}", type = "stock.status", field = "asker", values = local.humans_to[r][r2], target = { kind = "bus", name = r2 } }],
     )
   }
 

@@ -45,11 +45,11 @@ output "rules" {
 }
 
 output "homes" {
-  description = "Home region of every participant, bot and store now: its standby's while its own is evacuated."
+  description = "Home region of every participant, bot and store."
   value = {
-    participants = { for p in local.participants : p.name => local.home_now[p.name] }
-    bots         = { for b in local.bots : b.name => local.home_now[b.name] }
-    stores       = { for s in local.stores : s.name => local.home_now[s.name] }
+    participants = { for p in local.participants : p.name => p.home }
+    bots         = { for b in local.bots : b.name => b.home }
+    stores       = { for s in local.stores : s.name => s.home }
   }
 }
 

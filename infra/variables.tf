@@ -178,15 +178,15 @@ variable "emulator_lacks_sqs_redrive_allow_policy" {
 }
 
 variable "evacuated" {
-  # Losing a region (README, "Losing a region"): everyone homed in an evacuated region (its
-  # participants, bots and stores) is homed in its standby instead, the next region of
-  # topology.json (the last region's is the first), so every surviving region's rules route
-  # their events there, and the standby's functions apply them (a function serves its own
-  # region's residents and those of the region it stands by for). Effects are keyed by event
-  # ids, so an event applied in both regions is applied once. Remove the region from the list
-  # once it is back: the homes move back, and what its queues held drains there.
+  # Losing a region (README, "Losing a region"): the events of everyone homed in an evacuated
+  # region (its participants, bots and stores) go to its standby as well, the next region of
+  # topology.json (the last region's is the first), and the standby's functions apply them (a
+  # function serves its own region's residents and those of the region it stands by for).
+  # Nothing is taken away, so no event falls between two rules while they change; effects are
+  # keyed by event ids, so an event applied in both regions is applied once. Remove the region
+  # from the list once it is back: what its queues held drains there.
   # moebi's Topology::evacuated derives the same rules (tests/infra.rs compares them).
-  description = "Regions whose residents are homed in their standby (the next region) while they are down."
+  description = "Regions whose residents' events also go to their standby (the next region) while they are down."
   type        = list(string)
   default     = []
 }

@@ -47,13 +47,24 @@ fn said(what: String) -> ApiError {
 impl ApiClient {
     /// The region's settings the front door serves without a token (`GET /config.json`):
     /// `sockets_url`, `cognito_url`, `client_id`, `region`.
+    /// The first of the user's APIs (home, then the failovers) that answers: a region that is
+    /// down sends the socket to the next region's.
     pub async fn settings(&self) -> Result<serde_json::Value, ApiError> {
-        let url = format!("{}/config.json", self.session.api);
-        let answer = self.http.exchange(Method::GET, &url, &[], None).await?;
-        if answer.status != 200 {
-            return Err(said(format!("GET {url}: HTTP {}", answer.status)));
+        let mut last = Err(ApiError::Transport("no API to ask".into()));
+        for api in self.session.apis() {
+            let url = format!("{api}/config.json");
+            let call = self.http.exchange(Method::GET, &url, &[], None);
+            let answer = match tokio::time::timeout(super::request_timeout(), call).await {
+                Ok(answer) => answer,
+                Err(_) => Err(ApiError::Transport(format!("no answer from {url}").into())),
+            };
+            match answer {
+                Ok(a) if a.status == 200 => return Ok(a.body),
+                Ok(a) => last = Err(said(format!("GET {url}: HTTP {}", a.status))),
+                Err(e) => last = Err(e),
+            }
         }
-        Ok(answer.body)
+        last
     }
 
     /// Opens a socket at `url` (else at the URL the user's API names) with a fresh token.

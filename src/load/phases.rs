@@ -95,6 +95,9 @@ impl Report {
             "doubled": self.doubled.len(),
             "disagreements": self.disagreements,
             "p99_ms": if self.overall.is_empty() { 0.0 } else { quantile_ms(&self.overall, 0.99) },
+            "start_ms": self.start_ms,
+            // Per second of the run: the slowest event due in it (ms; 0 when none was timed).
+            "max_ms_per_second": self.seconds.iter().map(|s| s.latency[3]).collect::<Vec<f64>>(),
             "phases": phases,
             "outage": window,
         })

@@ -68,8 +68,8 @@ fn expected(topology: &Topology, plan: &[Planned]) -> Expected {
     x
 }
 
-/// Checks the drained engine against the plan. `published[i]` is how often `plan[i]` was
-/// published.
+/// Checks the drained engine against the plan. `published[i]` is how often `plan[i]` reached a
+/// region to be applied: once per publish, twice while its home was evacuated.
 pub async fn check(
     engine: &LocalEngine,
     plan: &[Planned],

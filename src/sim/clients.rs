@@ -32,7 +32,7 @@ impl Sim {
             self.run.failed_over += 1;
             how = format!("{how} through {origin}, {} being down", planned.origin);
         }
-        *published += times;
+        *published += times * self.copies(&origin, &planned.envelope);
         if self.rng.u32(0..100) < 8 {
             // The client got no answer: it tries again later, through the next region.
             self.retries.push((i, origin.clone()));
@@ -65,7 +65,7 @@ impl Sim {
         self.engine.put_envelope(&through, &envelope)?;
         self.run.failed_over += 1;
         self.run.events += 1;
-        published[i] += 1;
+        published[i] += self.copies(&through, &envelope);
         self.note_during_outage(plan, i);
         self.trace(format!(
             "publish again through {through} {}",

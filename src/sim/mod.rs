@@ -16,8 +16,9 @@
 //! a dead letter, no answer of the stock above what was accepted.
 //!
 //! Regions go down ([`outage`]): a region's bus takes no client, its functions and replication
-//! stop; its clients publish through the next region; its residents' home moves to its standby
-//! a while later; when it comes back the homes move back and its queues drain. Clients that
+//! stop; its clients publish through the next region; a while later it is evacuated (its
+//! residents' events go to its standby as well); when it comes back the evacuation ends and its
+//! queues drain. Clients that
 //! got no answer retry through another region. So one event may be applied in two regions.
 //!
 //! The same schedules run over the designs moebi rejected: [`Design::Naive`] (one stock item

@@ -1,7 +1,7 @@
 //! A region goes down and comes back: its bus takes no client, its functions and replication
-//! stop; its clients fail over to the next region; after a while its residents' home moves
-//! to its standby ([`Topology::evacuated`]), and when it is back the homes move back and what
-//! its queues held is drained there.
+//! stop; its clients fail over to the next region; after a while it is evacuated (its
+//! residents' events go to its standby as well, [`Topology::evacuated`]), and when it is back
+//! the evacuation ends and what its queues held is drained there.
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Duration, Utc};
@@ -11,20 +11,23 @@ use super::run::Sim;
 use super::workload::Planned;
 use crate::contract::{Event, Region};
 use crate::engine::EngineError;
-use crate::topology::{Function, Topology};
+use crate::pattern::Pattern;
+use crate::topology::{Function, Target, Topology};
 
+/// Most buses an event crosses (the embedded bus's limit).
+const MAX_HOPS: usize = 4;
 /// In a step with every region up, the chance (in %) that one goes down.
 const DOWN_PERCENT: u32 = 3;
-/// In a step of an outage whose homes have not moved yet, the chance (in %) they move now.
+/// In a step of an outage not yet evacuated, the chance (in %) it is evacuated now.
 const EVACUATE_PERCENT: u32 = 25;
-/// In a step of an outage whose homes have moved, the chance (in %) the region comes back.
+/// In a step of an evacuated outage, the chance (in %) the region comes back.
 const BACK_PERCENT: u32 = 10;
 
 /// The region that is down.
 pub(super) struct Outage {
     /// Which.
     pub region: Region,
-    /// Whether its residents' home has moved to its standby.
+    /// Whether it is evacuated: its residents' events go to its standby as well.
     pub evacuated: bool,
     /// The good events for its residents published while it was down (indexes of the plan).
     pub wanted: Vec<usize>,
@@ -66,6 +69,23 @@ pub(super) fn restamp(envelope: &mut Value) {
     }
 }
 
+/// How many functions `envelope`, put on `region`'s bus, reaches through `topology`'s rules.
+fn deliveries(topology: &Topology, region: &Region, envelope: &Value, hops: usize) -> u32 {
+    if hops > MAX_HOPS {
+        return 0;
+    }
+    let matching = topology
+        .rules(region)
+        .into_iter()
+        .filter(|rule| Pattern::parse(&rule.pattern).is_ok_and(|p| p.matches(envelope)));
+    matching
+        .map(|rule| match &rule.target {
+            Target::Bus(next) => deliveries(topology, next, envelope, hops + 1),
+            _ => 1,
+        })
+        .sum()
+}
+
 /// Whose home an event goes to, and which function applies it there.
 fn destination(topology: &Topology, event: &Event) -> Option<(Region, Function)> {
     match event {
@@ -99,6 +119,14 @@ impl Sim {
         }
     }
 
+    /// How many times an event published now on `region`'s bus reaches a function: once, or,
+    /// while the home of whom it is for is evacuated, also at its standby (and at its home
+    /// from each region that forwards it there). A bad event is set aside each time, so the
+    /// checker expects that many dead letters of it.
+    pub(super) fn copies(&self, region: &Region, envelope: &Value) -> u32 {
+        deliveries(&self.routing(), region, envelope, 0)
+    }
+
     /// The topology the buses route by: the shipped one, or the down region evacuated.
     pub(super) fn routing(&self) -> Topology {
         match &self.outage {
@@ -118,7 +146,7 @@ impl Sim {
         }
     }
 
-    /// Maybe a region goes down, its homes move, or it comes back; true if so.
+    /// Maybe a region goes down, is evacuated, or comes back; true if so.
     pub(super) async fn outage_turn(&mut self, plan: &[Planned]) -> Result<bool, EngineError> {
         let roll = self.rng.u32(0..100);
         let (region, evacuated) = match &self.outage {
@@ -160,7 +188,7 @@ impl Sim {
             self.reopen()?;
             let standby = self.topology.standby(&region).clone();
             self.trace(format!(
-                "evacuate {region}: its residents' home moves to {standby}"
+                "evacuate {region}: its residents' events go to {standby} as well"
             ));
             return Ok(true);
         }
@@ -172,7 +200,7 @@ impl Sim {
     }
 
     /// The region that is down, if one is, comes back: what its residents got meanwhile is
-    /// counted, the homes move back, replication resumes.
+    /// counted, the evacuation ends, replication resumes.
     pub(super) async fn recover(&mut self, plan: &[Planned]) -> Result<(), EngineError> {
         let Some(outage) = self.outage.take() else {
             return Ok(());

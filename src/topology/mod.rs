@@ -97,6 +97,8 @@ pub struct Topology {
     pub stores: Vec<StoreSite>,
     /// Queue settings.
     pub queues: QueueSettings,
+    /// The regions evacuated ([`Topology::evacuated`]): not in the file, an operator's choice.
+    pub evacuated: Vec<Region>,
 }
 
 impl Topology {
@@ -158,7 +160,7 @@ impl Topology {
     }
 
     /// The region that stands by for `region`: the next one in file order (the last region's
-    /// is the first). When `region` is evacuated its residents' home moves there.
+    /// is the first). When `region` is evacuated its residents' events go there as well.
     pub fn standby(&self, region: &Region) -> &Region {
         let at = self.regions.iter().position(|r| r == region).unwrap_or(0);
         &self.regions[(at + 1) % self.regions.len()]
@@ -171,22 +173,23 @@ impl Topology {
         here == home || self.standby(home) == here
     }
 
-    /// This topology with `region` evacuated: everyone homed there (participants, bots, stores)
-    /// is homed in its standby instead, so every rule routes their events there. Terraform's
-    /// `evacuated` variable derives the same rules (`infra/regions.tf`).
+    /// This topology with `region` evacuated: the events of everyone homed there (participants,
+    /// bots, stores) are routed to its standby as well as to it. Nothing is taken away, so no
+    /// event ever falls between two rules while the rules change, and an event applied in both
+    /// regions is applied once (every effect is keyed by its event id). Terraform's `evacuated`
+    /// variable derives the same rules (`infra/main.tf`).
     pub fn evacuated(&self, region: &Region) -> Topology {
-        let standby = self.standby(region).clone();
         let mut moved = self.clone();
-        let homes = moved
-            .participants
-            .iter_mut()
-            .map(|p| &mut p.home)
-            .chain(moved.bots.iter_mut().map(|b| &mut b.home))
-            .chain(moved.stores.iter_mut().map(|s| &mut s.home));
-        for home in homes.filter(|h| *h == region) {
-            *home = standby.clone();
+        if !moved.evacuated.contains(region) {
+            moved.evacuated.push(region.clone());
         }
         moved
+    }
+
+    /// Whether events for someone homed in `home` are routed to `region`: their home's, or,
+    /// while their home is evacuated, its standby's.
+    pub fn routes_to(&self, home: &Region, region: &Region) -> bool {
+        home == region || (self.evacuated.contains(home) && self.standby(home) == region)
     }
 
     /// Whether the region is one of the topology's.

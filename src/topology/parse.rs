@@ -67,6 +67,7 @@ impl Topology {
             bots,
             stores,
             queues: raw.queues,
+            evacuated: Vec::new(),
         })
     }
 }

@@ -108,8 +108,10 @@ pub struct Rule {
 
 impl Topology {
     /// The rules of `region`'s bus, derived exactly as `infra/` derives them: for each kind, a
-    /// rule to this region's handler for names homed here, and one to each other region's bus
-    /// for names homed there. A rule whose name list would be empty is left out.
+    /// rule to this region's handler for names homed here (or, while their home is evacuated,
+    /// standing by for it), and one to each other region's bus for names homed there (or
+    /// whose home it stands by for, or who are its residents). A rule whose name list would be
+    /// empty is left out.
     pub fn rules(&self, region: &Region) -> Vec<Rule> {
         let chat = Route::new(Kind::ChatSend, "to");
         let add = Route::new(Kind::StockAdd, "store");
@@ -117,28 +119,30 @@ impl Topology {
         let mut rules = vec![
             chat.rule(
                 "chat-send".into(),
-                self.humans_in(region),
+                self.humans(region, region),
                 Target::Queue(Function::ChatSend),
             ),
             chat.rule(
                 "moebi-reply".into(),
-                self.bots_in(region),
+                self.bots(region, region),
                 Target::Function(Function::MoebiReply),
             ),
         ];
-        rules.extend(self.forwards(region, &chat, "chat-to", |r| self.chat_names_in(r)));
+        rules.extend(self.forwards(region, &chat, "chat-to", |r| self.chatters(region, r)));
         rules.push(add.rule(
             "stock-add".into(),
-            self.stores_in(region),
+            self.stores(region, region),
             Target::Queue(Function::StockAdd),
         ));
-        rules.extend(self.forwards(region, &add, "stock-add-to", |r| self.stores_in(r)));
+        rules.extend(self.forwards(region, &add, "stock-add-to", |r| self.stores(region, r)));
         rules.push(status.rule(
             "stock-status".into(),
-            self.humans_in(region),
+            self.humans(region, region),
             Target::Function(Function::StockStatus),
         ));
-        rules.extend(self.forwards(region, &status, "stock-status-to", |r| self.humans_in(r)));
+        rules.extend(self.forwards(region, &status, "stock-status-to", |r| {
+            self.humans(region, r)
+        }));
         rules.into_iter().flatten().collect()
     }
 
@@ -180,31 +184,45 @@ impl Topology {
             .collect()
     }
 
-    /// The (human) participants homed in `region`, sorted.
-    fn humans_in(&self, region: &Region) -> Vec<String> {
-        let homed = self.participants.iter().filter(|p| &p.home == region);
-        sorted(homed.map(|p| p.name.to_string()))
+    /// Of `sites` (name, home), the names whose events a rule of `from` sends to `to`, sorted:
+    /// those routed to `to` ([`Topology::routes_to`]); but a region never forwards its own
+    /// residents' events (it applies them), so an evacuated region and its standby never send
+    /// each other the same event back and forth.
+    fn names<'a>(
+        &self,
+        sites: impl Iterator<Item = (String, &'a Region)>,
+        from: &Region,
+        to: &Region,
+    ) -> Vec<String> {
+        let routed =
+            sites.filter(|(_, home)| self.routes_to(home, to) && (from == to || *home != from));
+        sorted(routed.map(|(name, _)| name))
     }
 
-    /// The bots homed in `region`, sorted.
-    fn bots_in(&self, region: &Region) -> Vec<String> {
-        let homed = self.bots.iter().filter(|b| &b.home == region);
-        sorted(homed.map(|b| b.name.to_string()))
+    /// The (human) participants whose events a rule of `from` sends to `to`.
+    fn humans(&self, from: &Region, to: &Region) -> Vec<String> {
+        let sites = self
+            .participants
+            .iter()
+            .map(|p| (p.name.to_string(), &p.home));
+        self.names(sites, from, to)
     }
 
-    /// Everyone with an inbox in `region`, humans and bots, sorted.
-    fn chat_names_in(&self, region: &Region) -> Vec<String> {
-        sorted(
-            self.humans_in(region)
-                .into_iter()
-                .chain(self.bots_in(region)),
-        )
+    /// The bots whose events a rule of `from` sends to `to`.
+    fn bots(&self, from: &Region, to: &Region) -> Vec<String> {
+        let sites = self.bots.iter().map(|b| (b.name.to_string(), &b.home));
+        self.names(sites, from, to)
     }
 
-    /// The stores homed in `region`, sorted.
-    fn stores_in(&self, region: &Region) -> Vec<String> {
-        let homed = self.stores.iter().filter(|s| &s.home == region);
-        sorted(homed.map(|s| s.name.to_string()))
+    /// Everyone with an inbox whose chats a rule of `from` sends to `to`, humans and bots.
+    fn chatters(&self, from: &Region, to: &Region) -> Vec<String> {
+        sorted(self.humans(from, to).into_iter().chain(self.bots(from, to)))
+    }
+
+    /// The stores whose adds a rule of `from` sends to `to`.
+    fn stores(&self, from: &Region, to: &Region) -> Vec<String> {
+        let sites = self.stores.iter().map(|s| (s.name.to_string(), &s.home));
+        self.names(sites, from, to)
     }
 }
 
