@@ -54,7 +54,7 @@ pub struct Mapping {
 /// The mappings of `region`: one per function, in every region, as Terraform deploys them.
 /// A region whose rules reach no function of some kind still has it: when another region is
 /// evacuated its residents' events come here ([`Topology::evacuated`]), and what was queued
-/// then is drained after the home moved back.
+/// then is drained after the evacuation ended.
 pub fn mappings(topology: &Topology, _region: &Region) -> Vec<Mapping> {
     let q = topology.queues;
     Function::ALL

@@ -168,7 +168,7 @@ impl Topology {
 
     /// Whether a function running in `here` applies events for whoever is homed in `home`: its
     /// own residents, and those of the region it stands by for (when that one is evacuated,
-    /// or when its queue is drained here after the home moved back).
+    /// or when its queue is drained here after the evacuation ended).
     pub fn serves(&self, here: &Region, home: &Region) -> bool {
         here == home || self.standby(home) == here
     }
