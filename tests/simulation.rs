@@ -5,11 +5,22 @@
 //! Seeded: the run prints its first seed; `MOEBI_SIM_FIRST=<seed> cargo test --test simulation`
 //! runs the same seeds again; `MOEBI_SIM_SEEDS` sets how many (default 20).
 
-use moebi::sim::{explore, one, Design, SeedRun, Seeds};
+use moebi::sim::{explore, one, Design, Found, SeedRun, Seeds};
 use moebi::topology::Topology;
 
 fn env(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|s| s.parse().ok())
+}
+
+/// Runs `count` seeds from `first` over `design`, two at a time, until one answers `stop`.
+fn run(first: u64, count: u64, design: Design, stop: &(dyn Fn(&SeedRun) -> bool + Sync)) -> Found {
+    let seeds = Seeds {
+        first,
+        count,
+        design,
+        jobs: 2,
+    };
+    explore(&Topology::builtin(), seeds, stop).unwrap()
 }
 
 fn show(run: &SeedRun) -> String {
@@ -46,13 +57,7 @@ fn random_seeds_lose_nothing_and_double_nothing() {
     });
     let count = env("MOEBI_SIM_SEEDS").unwrap_or(20);
     eprintln!("MOEBI_SIM_FIRST={first} MOEBI_SIM_SEEDS={count}");
-    let seeds = Seeds {
-        first,
-        count,
-        design: Design::Ledger,
-        jobs: 2,
-    };
-    let found = explore(&Topology::builtin(), seeds, &|run| !run.passed()).unwrap();
+    let found = run(first, count, Design::Ledger, &|run| !run.passed());
     if let Some(run) = &found.stopped_at {
         panic!("{}", show(run));
     }
@@ -67,13 +72,7 @@ fn random_seeds_lose_nothing_and_double_nothing() {
 
 #[test]
 fn regions_go_down_and_their_residents_are_served_by_the_standby() {
-    let seeds = Seeds {
-        first: 0,
-        count: 200,
-        design: Design::Ledger,
-        jobs: 2,
-    };
-    let found = explore(&Topology::builtin(), seeds, &|run| !run.passed()).unwrap();
+    let found = run(0, 200, Design::Ledger, &|run| !run.passed());
     if let Some(run) = &found.stopped_at {
         panic!("{}", show(run));
     }
@@ -93,13 +92,7 @@ fn regions_go_down_and_their_residents_are_served_by_the_standby() {
 
 #[test]
 fn one_share_per_region_doubles_an_add_applied_in_two_regions() {
-    let seeds = Seeds {
-        first: 0,
-        count: 1000,
-        design: Design::Shares,
-        jobs: 2,
-    };
-    let found = explore(&Topology::builtin(), seeds, &|run| run.findings.doubled > 0).unwrap();
+    let found = run(0, 1000, Design::Shares, &|run| run.findings.doubled > 0);
     let run = found
         .stopped_at
         .expect("one share per region, with failover, doubles no add");
@@ -115,13 +108,7 @@ fn one_share_per_region_doubles_an_add_applied_in_two_regions() {
 
 #[test]
 fn the_rejected_design_loses_updates() {
-    let seeds = Seeds {
-        first: 0,
-        count: 200,
-        design: Design::Naive,
-        jobs: 2,
-    };
-    let found = explore(&Topology::builtin(), seeds, &|run| run.findings.lost > 0).unwrap();
+    let found = run(0, 200, Design::Naive, &|run| run.findings.lost > 0);
     let run = found
         .stopped_at
         .expect("one stock item per product, added to from every region, loses no update");

@@ -162,21 +162,8 @@ impl Inboxes for DynamoStore {
         if let Some(r) = &entry.in_reply_to {
             put = put.item("in_reply_to", s(r.as_str()));
         }
-        for (name, value) in self.stamp() {
-            put = put.item(name, value);
-        }
-        let put = put.build().map_err(build_error)?;
-        // The entry has no condition of its own, so only the record's can cancel the transaction.
-        self.apply_once(
-            key,
-            TransactWriteItem::builder().put(put).build(),
-            None,
-            || PortError::Corrupt {
-                what: format!("the inbox of {owner}"),
-                source: Box::new(once::Refused::UnconditionalEntry),
-            },
-        )
-        .await
+        self.put_once(key, put, || format!("the inbox of {owner}"))
+            .await
     }
 
     async fn inbox(&self, owner: &Participant) -> Result<Vec<InboxEntry>, PortError> {
@@ -207,6 +194,27 @@ impl Inboxes for DynamoStore {
 }
 
 impl DynamoStore {
+    /// Writes the item `put` builds, stamped, with no condition of its own, and the idempotency
+    /// record of `key`, once: an inbox entry or a ledger add. Only the record's condition can
+    /// cancel the transaction; a cancellation naming the item would be a corrupt `what()`.
+    async fn put_once(
+        &self,
+        key: &EffectKey,
+        mut put: aws_sdk_dynamodb::types::builders::PutBuilder,
+        what: impl FnOnce() -> String,
+    ) -> Result<Outcome, PortError> {
+        for (name, value) in self.stamp() {
+            put = put.item(name, value);
+        }
+        let put = put.build().map_err(build_error)?;
+        let effect = TransactWriteItem::builder().put(put).build();
+        self.apply_once(key, effect, None, || PortError::Corrupt {
+            what: what(),
+            source: Box::new(once::Refused::UnconditionalEntry),
+        })
+        .await
+    }
+
     /// Adds `qty` to the share of `product` kept for `share_region`, once per `key`: the
     /// designs moebi rejected, which the simulation runs to show what they lose or double. One
     /// share per region doubles an add applied in two regions; one share for every region
@@ -285,28 +293,15 @@ impl StockShares for DynamoStore {
         product: &Product,
         qty: Quantity,
     ) -> Result<Outcome, PortError> {
-        let mut put = Put::builder()
+        let put = Put::builder()
             .table_name(&self.table)
             .item("pk", s(item::STOCK_PK))
             .item("sk", s(item::ledger_sk(product, &key.id)))
             .item("product", s(product.as_str()))
             .item("region", s(self.region.as_str()))
             .item("qty", n(qty.get()));
-        for (name, value) in self.stamp() {
-            put = put.item(name, value);
-        }
-        let put = put.build().map_err(build_error)?;
-        // The add's item has no condition of its own: only the record's can cancel.
-        self.apply_once(
-            key,
-            TransactWriteItem::builder().put(put).build(),
-            None,
-            || PortError::Corrupt {
-                what: format!("the stock of {product}"),
-                source: Box::new(once::Refused::UnconditionalEntry),
-            },
-        )
-        .await
+        self.put_once(key, put, || format!("the stock of {product}"))
+            .await
     }
 
     async fn shares(&self, product: Option<&Product>) -> Result<Vec<StockShare>, PortError> {
